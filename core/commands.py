@@ -1,0 +1,70 @@
+"""ISO 7816-4 commands the engine uses, over any transport. Each returns data or raises."""
+
+from __future__ import annotations
+
+from core import apdu as A
+from core.apdu import CommandApdu, ResponseApdu
+from core.errors import CardError
+from core.sw import SW
+from core.transport import Transport
+
+READ_CHUNK = 256
+
+
+def check(op: str, resp: ResponseApdu) -> bytes:
+    if resp.sw != SW.OK:
+        raise CardError(op, resp.sw)
+    return resp.data
+
+
+def select_mf(t: Transport) -> None:
+    check("SELECT MF", t.send(CommandApdu(0x00, A.INS_SELECT, 0x00, 0x0C, b"\x3f\x00")))
+
+
+def select_aid(t: Transport, aid: bytes) -> None:
+    check(f"SELECT {aid.hex().upper()}", t.send(CommandApdu(0x00, A.INS_SELECT, 0x04, 0x0C, aid)))
+
+
+def select_path(t: Transport, *fids: int) -> ResponseApdu:
+    """SELECT by path from the MF (P1 08), no response data; returns the card's answer."""
+    path = b"".join(f.to_bytes(2, "big") for f in fids)
+    return t.send(CommandApdu(0x00, A.INS_SELECT, 0x08, 0x0C, path))
+
+
+def read_binary(t: Transport, offset: int = 0, sfi: int | None = None) -> bytes:
+    """The whole of the current (or short-id) file from ``offset``, in 256-byte reads."""
+    out = b""
+    op = "READ BINARY"
+    while True:
+        if sfi is not None and not out:
+            cmd = CommandApdu(0x00, A.INS_READ_BINARY, 0x80 | sfi, offset, le=READ_CHUNK)
+        else:
+            pos = offset + len(out)
+            cmd = CommandApdu(0x00, A.INS_READ_BINARY, pos >> 8, pos & 0xFF, le=READ_CHUNK)
+        resp = t.send(cmd)
+        if resp.sw == SW.WRONG_P1P2 and out:  # read exactly to the end of the file
+            return out
+        if resp.sw not in (SW.OK, SW.WARN_EOF):
+            raise CardError(op, resp.sw)
+        out += resp.data
+        if len(resp.data) < READ_CHUNK or resp.sw == SW.WARN_EOF:
+            return out
+        if offset + len(out) > 0x7FFF:
+            return out
+
+
+def verify(t: Transport, ref: int, code: bytes | None = None) -> ResponseApdu:
+    """VERIFY; without ``code`` this is the tries-left query."""
+    return t.send(CommandApdu(0x00, A.INS_VERIFY, 0x00, ref, code or b""))
+
+
+def change_reference_data(t: Transport, ref: int, old: bytes, new: bytes) -> ResponseApdu:
+    return t.send(CommandApdu(0x00, A.INS_CHANGE_REFERENCE_DATA, 0x00, ref, old + new))
+
+
+def reset_retry_counter(t: Transport, ref: int, unblock_code: bytes, new: bytes) -> ResponseApdu:
+    return t.send(CommandApdu(0x00, A.INS_RESET_RETRY_COUNTER, 0x00, ref, unblock_code + new))
+
+
+def get_data(t: Transport, p1: int, p2: int) -> ResponseApdu:
+    return t.send(CommandApdu(0x00, A.INS_GET_DATA, p1, p2, le=256))

@@ -1,0 +1,76 @@
+"""Engine errors. Their messages are the ones the real French tools show; none holds a code."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from core import sw as swmod
+
+
+class CartesimError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+
+# --- no card to talk to (CLI exit 3) ---------------------------------------------------------
+class TransportError(CartesimError):
+    """No PC/SC service, no reader, no card, or the card went away."""
+
+
+class NoService(TransportError):
+    pass
+
+
+class NoReader(TransportError):
+    pass
+
+
+class NoCard(TransportError):
+    pass
+
+
+class CardRemoved(TransportError):
+    pass
+
+
+# --- the card said no (CLI exit 1) -----------------------------------------------------------
+class CardError(CartesimError):
+    """The card answered a status word the operation cannot go on with."""
+
+    def __init__(self, operation: str, sw: int, message: str | None = None) -> None:
+        self.operation, self.sw = operation, sw
+        super().__init__(message or f"{operation}: {swmod.fmt(sw)} ({swmod.describe(sw)})")
+
+
+class CodeKind(str, Enum):
+    PORTEUR = "code porteur"
+    DEBLOCAGE = "code de déblocage"
+
+
+class WrongCode(CardError):
+    def __init__(self, operation: str, sw: int, kind: CodeKind, tries_left: int) -> None:
+        self.kind, self.tries_left = kind, tries_left
+        label = "Code porteur" if kind is CodeKind.PORTEUR else "Code de déblocage"
+        super().__init__(operation, sw, f"{label} erroné (reste {tries_left} tentative(s))")
+
+
+class CardBlocked(CardError):
+    """The code porteur is blocked: three wrong codes."""
+
+    def __init__(self, operation: str, sw: int) -> None:
+        super().__init__(operation, sw, "Carte bloquée")
+
+
+class CardDefinitivelyBlocked(CardError):
+    """The unblock code is exhausted (tries or uses): the card can never be unblocked."""
+
+    def __init__(self, operation: str, sw: int) -> None:
+        super().__init__(operation, sw, "Carte définitivement bloquée")
+
+
+class CardDataError(CartesimError):
+    """A file on the card is not in the expected format."""
+
+
+# --- the caller's input (CLI exit 2) ---------------------------------------------------------
+class BadCode(CartesimError, ValueError):
+    """A code typed by the user that cannot be sent (format, confirmation mismatch)."""

@@ -1,0 +1,80 @@
+"""The transport interface: the engine's only view of a card, whatever carries the APDUs.
+
+The T=0 rules (61xx → GET RESPONSE, 6Cxx → resend with Le) are applied here, once, for every
+transport.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from core.apdu import INS_GET_RESPONSE, CommandApdu, ResponseApdu
+from core.errors import CardDataError
+from core.sw import SW1_MORE_DATA, SW1_WRONG_LE
+from core.trace import Tracer, make_exchange
+
+MAX_T0_ROUNDS = 64  # a card that keeps answering 61xx/6Cxx is broken, not chatty
+
+
+class Transport(ABC):
+    """Carries raw APDUs to one card."""
+
+    def __init__(self) -> None:
+        self.tracers: list[Tracer] = []
+
+    @property
+    @abstractmethod
+    def atr(self) -> bytes:
+        """The ATR of the card now in the reader."""
+
+    @abstractmethod
+    def _exchange(self, command: bytes) -> bytes:
+        """Send one raw command, return the raw response (data‖SW)."""
+
+    @abstractmethod
+    def power_cycle(self) -> None:
+        """Power the card off and on (security status is lost, counters are not)."""
+
+    def close(self) -> None:  # noqa: B027 - optional for transports that hold nothing
+        """Release the reader."""
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Hold the card for a multi-APDU operation (PC/SC: an exclusive transaction)."""
+        yield
+
+    def transmit(self, command: bytes) -> bytes:
+        """One raw exchange, traced."""
+        if not self.tracers:
+            return self._exchange(command)
+        started, t0 = time.time(), time.perf_counter_ns()
+        response = self._exchange(command)
+        ex = make_exchange(command, response, started, time.perf_counter_ns() - t0)
+        for tracer in self.tracers:
+            tracer(ex)
+        return response
+
+    def send(self, cmd: CommandApdu) -> ResponseApdu:
+        """Send a command and apply the T=0 rules until the card gives its final answer."""
+        resp = ResponseApdu.parse(self.transmit(cmd.to_bytes()))
+        data = b""
+        for _ in range(MAX_T0_ROUNDS):
+            if resp.sw1 == SW1_WRONG_LE:
+                retry = CommandApdu(cmd.cla, cmd.ins, cmd.p1, cmd.p2, cmd.data, resp.sw2 or 256)
+                resp = ResponseApdu.parse(self.transmit(retry.to_bytes()))
+            elif resp.sw1 == SW1_MORE_DATA:
+                data += resp.data
+                get = CommandApdu(cmd.cla & 0x03, INS_GET_RESPONSE, 0, 0, le=resp.sw2 or 256)
+                resp = ResponseApdu.parse(self.transmit(get.to_bytes()))
+            else:
+                return ResponseApdu(data + resp.data, resp.sw)
+        raise CardDataError("the card keeps answering 61xx/6Cxx")
+
+    def __enter__(self) -> Transport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

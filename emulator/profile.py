@@ -1,0 +1,279 @@
+"""The card profile schema: one set of models, validated on load and published as JSON Schema.
+
+Card data fields carry their SESAM-Vitale French names; every value is stored on the card as
+text, so codes are strings of a fixed number of digits (an integer in YAML is zero-padded).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
+
+from core import codes
+from emulator.errors import InputError
+from emulator.safe_yaml import load_yaml
+
+
+def _code(width: int, table: dict[str, str] | None = None) -> Any:
+    """A code of exactly ``width`` digits; an int is zero-padded; optionally from a public table."""
+
+    def coerce(v: Any) -> Any:
+        if isinstance(v, bool):
+            return v
+        if isinstance(v, int) and 0 <= v < 10**width:
+            return str(v).zfill(width)
+        return v
+
+    def in_table(v: str) -> str:
+        if table is not None and v not in table:
+            allowed = ", ".join(f"{k} ({label})" for k, label in table.items())
+            raise ValueError(f"unknown code {v!r}; allowed: {allowed}")
+        return v
+
+    pattern = f"^[0-9]{{{width}}}$"
+    schema: dict[str, Any] = {
+        "anyOf": [
+            {"type": "string", "pattern": pattern},
+            {"type": "integer", "minimum": 0, "maximum": 10**width - 1},
+        ]
+    }
+    if table is not None:
+        schema = {"enum": list(table) + [int(k) for k in table if len(k) == width]}
+    return Annotated[
+        str,
+        BeforeValidator(coerce),
+        StringConstraints(pattern=pattern),
+        AfterValidator(in_table),
+        WithJsonSchema(schema),
+    ]
+
+
+def _text(max_len: int, min_len: int = 1) -> Any:
+    """Printable text as the card stores it (no control characters)."""
+    return Annotated[
+        str,
+        StringConstraints(min_length=min_len, max_length=max_len, pattern=r"^[^\x00-\x1f\x7f]*$"),
+    ]
+
+
+def _number(max_len: int, min_len: int = 1) -> Any:
+    """An identifier of digits (or capitals) whose leading zeros matter: write it quoted."""
+    return Annotated[
+        str,
+        StringConstraints(min_length=min_len, max_length=max_len, pattern=r"^[0-9A-Z]*$"),
+    ]
+
+
+def _secret(digits_min: int, digits_max: int) -> Any:
+    pattern = f"^[0-9]{{{digits_min},{digits_max}}}$"
+    return Annotated[str, StringConstraints(pattern=pattern), Field(strict=True)]
+
+
+Date8 = Annotated[
+    str,
+    BeforeValidator(lambda v: str(v) if isinstance(v, int) and not isinstance(v, bool) else v),
+    StringConstraints(pattern=r"^[0-9]{8}$"),
+    WithJsonSchema({"type": ["string", "integer"], "description": "YYYYMMDD"}),
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- CPS --------------------------------------------------------------------------------------
+class Holder(_Model):
+    """Informations sur le professionnel."""
+
+    type_carte: _code(1, codes.TYPE_CARTE)  # type: ignore[valid-type]
+    type_ident: _code(1, codes.TYPE_IDENT)  # type: ignore[valid-type]
+    nir: _number(30)  # type: ignore[valid-type]
+    cle_nir: _code(1)  # type: ignore[valid-type]
+    civilite: _code(2, codes.CIVILITE)  # type: ignore[valid-type]
+    nom: _text(27)  # type: ignore[valid-type]
+    prenom: _text(27)  # type: ignore[valid-type]
+
+
+class Situation(_Model):
+    """One exercise situation (N° situation is its position in the list, from 1)."""
+
+    mode_exercice: _code(1, codes.MODE_EXERCICE)  # type: ignore[valid-type]
+    statut_exercice: _code(1)  # type: ignore[valid-type]
+    secteur_activite: _code(2)  # type: ignore[valid-type]
+    type_structure: _code(1)  # type: ignore[valid-type]
+    numero_structure: _number(14)  # type: ignore[valid-type]
+    cle_structure: _code(1)  # type: ignore[valid-type]
+    raison_structure: _text(40)  # type: ignore[valid-type]
+    numero_facturation: _number(8, 0)  # type: ignore[valid-type]
+    cle_facturation: _code(1)  # type: ignore[valid-type]
+    numero_remplacant: _number(8, 0) = ""  # type: ignore[valid-type]
+    cle_remplacant: _code(1) = "0"  # type: ignore[valid-type]
+    code_convention: _code(1, codes.CODE_CONVENTION)  # type: ignore[valid-type]
+    code_specialite: _code(2)  # type: ignore[valid-type]
+    zone_tarifaire: _code(2)  # type: ignore[valid-type]
+    zone_ik: _code(2)  # type: ignore[valid-type]
+    agrement1: _code(1) = "0"  # type: ignore[valid-type]
+    agrement2: _code(1) = "0"  # type: ignore[valid-type]
+    agrement3: _code(1) = "0"  # type: ignore[valid-type]
+    signature_facture: _code(1) = "1"  # type: ignore[valid-type]
+    signature_lot: _code(1) = "1"  # type: ignore[valid-type]
+
+
+class PinCounters(_Model):
+    """The code porteur: 4 to 8 digits, written quoted ("1234")."""
+
+    code: _secret(4, 8)  # type: ignore[valid-type]
+    tries_max: int = Field(3, ge=1, le=15)
+    tries_left: int | None = Field(None, ge=0, le=15, description="default: tries_max")
+
+    @model_validator(mode="after")
+    def _left_le_max(self) -> PinCounters:
+        if self.tries_left is not None and self.tries_left > self.tries_max:
+            raise ValueError("tries_left is greater than tries_max")
+        return self
+
+
+class UnblockCounters(_Model):
+    """The code de déblocage: 8 digits, its own retry counter and a usage counter."""
+
+    code: _secret(8, 8)  # type: ignore[valid-type]
+    tries_max: int = Field(10, ge=1, le=15)
+    tries_left: int | None = Field(None, ge=0, le=15, description="default: tries_max")
+    uses_max: int = Field(10, ge=1, le=255, description="how many unblocks the card allows")
+    uses_left: int | None = Field(None, ge=0, le=255, description="default: uses_max")
+
+    @model_validator(mode="after")
+    def _left_le_max(self) -> UnblockCounters:
+        if self.tries_left is not None and self.tries_left > self.tries_max:
+            raise ValueError("tries_left is greater than tries_max")
+        if self.uses_left is not None and self.uses_left > self.uses_max:
+            raise ValueError("uses_left is greater than uses_max")
+        return self
+
+
+class UpdateRecord(_Model):
+    """EF_ACTUA (3F00/D010): the last card update, start and end."""
+
+    debut: dt.datetime = dt.datetime(2025, 1, 6, 9, 30, 0)
+    fin: dt.datetime = dt.datetime(2025, 1, 6, 9, 30, 12)
+
+
+class CpsProfile(_Model):
+    type: Literal["cps"]
+    description: str = ""
+    serial: _code(10) = "0000000001"  # type: ignore[valid-type]
+    holder: Holder
+    situations: list[Situation] = Field(min_length=1, max_length=16)
+    pin: PinCounters
+    unblock: UnblockCounters
+    mise_a_jour: UpdateRecord = UpdateRecord()
+
+
+# --- Vitale -----------------------------------------------------------------------------------
+class AmoPeriod(_Model):
+    """A period of AMO (compulsory health insurance) rights."""
+
+    debut: dt.date
+    fin: dt.date
+    code: _code(2) = "01"  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AmoPeriod:
+        if self.fin < self.debut:
+            raise ValueError("fin is before debut")
+        return self
+
+
+class Beneficiary(_Model):
+    nom: _text(27)  # type: ignore[valid-type]
+    prenom: _text(27)  # type: ignore[valid-type]
+    date_naissance: Date8
+    rang_naissance: int = Field(1, ge=1, le=9)
+    qualite: _code(1, codes.QUALITE)  # type: ignore[valid-type]
+    nir: _number(15, 0) = ""  # type: ignore[valid-type]
+    droits_amo: list[AmoPeriod] = Field(min_length=1, max_length=4)
+
+
+class Insured(_Model):
+    """The insured person (l'assuré), holder of the card."""
+
+    nom: _text(27)  # type: ignore[valid-type]
+    prenom: _text(27)  # type: ignore[valid-type]
+    date_naissance: Date8
+    nir: Annotated[str, StringConstraints(pattern=r"^[0-9][0-9AB][0-9]{11}$")]
+    cle_nir: _code(2)  # type: ignore[valid-type]
+    regime: _code(2)  # type: ignore[valid-type]
+    caisse: _code(3)  # type: ignore[valid-type]
+    centre: _code(4)  # type: ignore[valid-type]
+    code_gestion: _code(2)  # type: ignore[valid-type]
+    fin_validite: dt.date | None = None
+
+
+class VitaleProfile(_Model):
+    type: Literal["vitale"]
+    description: str = ""
+    serial: _code(10) = "0000000001"  # type: ignore[valid-type]
+    type_carte: _code(1) = "0"  # type: ignore[valid-type]
+    assure: Insured
+    beneficiaires: list[Beneficiary] = Field(min_length=1, max_length=6)
+
+
+Profile = Annotated[CpsProfile | VitaleProfile, Field(discriminator="type")]
+_ADAPTER: TypeAdapter[CpsProfile | VitaleProfile] = TypeAdapter(Profile)
+
+
+def json_schema() -> dict[str, Any]:
+    schema = _ADAPTER.json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "cartesim card profile"
+    return schema
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("cps", "vitale") and not out:
+            continue  # the discriminator's branch name is noise
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top)"
+
+
+def _message(err: Any) -> str:
+    msg = str(err["msg"])
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    if err["type"] == "string_type" and err.get("input") is not None and "code" in err["loc"]:
+        msg += " (write the code quoted, e.g. \"1234\")"
+    return msg
+
+
+def validate(data: dict[str, Any], source: str) -> CpsProfile | VitaleProfile:
+    try:
+        return _ADAPTER.validate_python(data)
+    except ValidationError as e:
+        errors = e.errors()
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise InputError(source, _where(first["loc"]), _message(first) + more) from None
+
+
+def load_profile(path: Path | str) -> CpsProfile | VitaleProfile:
+    """Load and validate a profile; InputError (one line) on any problem."""
+    return validate(load_yaml(path), str(path))

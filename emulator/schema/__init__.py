@@ -1,0 +1,1 @@
+"""The profile JSON Schema (profile.schema.json), generated from emulator.profile."""

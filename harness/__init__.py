@@ -1,0 +1,1 @@
+"""cartesim harness: CLI, pytest plugin, pcscd/vpcd lifecycle, scenarios, benchmarks."""
