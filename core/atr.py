@@ -37,9 +37,9 @@ def detect(atr: bytes) -> CardKind:
         return CardKind.CPS
     # Vitale 2: 3B 75 13 00 00 xx 09 EA 90 00 with xx in 43/44/45/47.
     v2 = layout.ATR_VITALE2
-    if len(atr) == len(v2) and atr[:5] == v2[:5] and atr[6:] == v2[6:]:
-        if atr[5] in layout.VITALE2_ATR_VARIANTS:
-            return CardKind.VITALE
+    same_frame = len(atr) == len(v2) and atr[:5] == v2[:5] and atr[6:] == v2[6:]
+    if same_frame and atr[5] in layout.VITALE2_ATR_VARIANTS:
+        return CardKind.VITALE
     # Vitale 1: 3F 65 25 00 xx 09 xx 90 00 (inverse convention).
     if len(atr) == 9 and atr[:4] == b"\x3f\x65\x25\x00" and atr[5] == 0x09 and atr[7:] == b"\x90\x00":
         return CardKind.VITALE

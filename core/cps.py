@@ -91,7 +91,9 @@ class PinStatus:
         return self.blocked and not self.unblock_usable
 
 
-def _fields(raw: bytes, template: int, tags: type[HolderTag] | type[SituationTag], what: str) -> dict[str, str]:
+def _fields(
+    raw: bytes, template: int, tags: type[HolderTag] | type[SituationTag], what: str
+) -> dict[str, str]:
     """The text values of ``tags`` inside ``template``, keyed by their field names."""
     try:
         outer = tlv.find(tlv.decode(raw), template)

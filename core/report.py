@@ -114,7 +114,9 @@ def vitale(data: VitaleData, today: dt.date) -> str:
         ]
         for p in b.droits_amo:
             state = "ouverts" if p.active(today) else "fermés"
-            lines.append(_detail_line("Droits AMO", f"du {_fr(p.debut)} au {_fr(p.fin)} (code {p.code}, {state})"))
+            lines.append(
+                _detail_line("Droits AMO", f"du {_fr(p.debut)} au {_fr(p.fin)} (code {p.code}, {state})")
+            )
         lines.append(_detail_line(f"Droits au {_fr(today)}", "ouverts" if b.rights_on(today) else "expirés"))
     lines += ["", "Liste des bénéficiaires", ""]
     lines += [f"Bénéficiaire n° [{i}] {b.nom} {b.prenom}" for i, b in enumerate(data.beneficiaires, 1)]

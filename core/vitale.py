@@ -146,6 +146,10 @@ class VitaleCard:
             date_naissance=_text(ident, layout.TAG_VITALE_NAISSANCE, "identity"),
             nir=nir[:13],
             cle_nir=nir[13:],
-            **{tag.name.lower(): _text(insured, tag, "insured") for tag in InsuredTag if tag != InsuredTag.CLE_NIR},
+            **{
+                tag.name.lower(): _text(insured, tag, "insured")
+                for tag in InsuredTag
+                if tag != InsuredTag.CLE_NIR
+            },
         )
         return VitaleData(assure, tuple(_beneficiary(b, i + 1) for i, b in enumerate(items)))

@@ -188,7 +188,7 @@ class CardOS:
         if cmd.data:
             return _sw_only(SW.WRONG_LENGTH)
         if cmd.p1 & 0x80:  # short file identifier in P1 bits 1-5, offset in P2
-            if cmd.p1 & 0x60:
+            if cmd.p1 & 0x60 or cmd.p1 & 0x1F in (0, 0x1F):  # SFIs are 1..30
                 return _sw_only(SW.INCORRECT_P1P2)
             ef = self._current_df().ef_by_sfi(cmd.p1 & 0x1F)
             if ef is None:

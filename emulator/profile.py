@@ -34,8 +34,8 @@ def _code(width: int, table: dict[str, str] | None = None) -> Any:
     def coerce(v: Any) -> Any:
         if isinstance(v, bool):
             return v
-        if isinstance(v, int) and 0 <= v < 10**width:
-            return str(v).zfill(width)
+        if isinstance(v, int):
+            return str(v).zfill(width)  # too many digits still fails the pattern below
         return v
 
     def in_table(v: str) -> str:
@@ -260,7 +260,7 @@ def _message(err: Any) -> str:
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
     if err["type"] == "string_type" and err.get("input") is not None and "code" in err["loc"]:
-        msg += " (write the code quoted, e.g. \"1234\")"
+        msg += " (write the code quoted, as a string of digits)"
     return msg
 
 
@@ -270,6 +270,9 @@ def validate(data: dict[str, Any], source: str) -> CpsProfile | VitaleProfile:
     except ValidationError as e:
         errors = e.errors()
         first = errors[0]
+        if first["type"] in ("union_tag_not_found", "union_tag_invalid"):
+            got = "missing" if first["type"] == "union_tag_not_found" else f"{data.get('type')!r}"
+            raise InputError(source, "type", f"{got}; expected 'cps' or 'vitale'") from None
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise InputError(source, _where(first["loc"]), _message(first) + more) from None
 

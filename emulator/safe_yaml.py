@@ -18,14 +18,10 @@ class _Loader(yaml.SafeLoader):
     def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
-            raise yaml.constructor.ConstructorError(
-                None, None, "aliases are not allowed", event.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, "aliases are not allowed", event.start_mark)
         event = self.peek_event()
         if getattr(event, "anchor", None):
-            raise yaml.constructor.ConstructorError(
-                None, None, "anchors are not allowed", event.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, "anchors are not allowed", event.start_mark)
         return super().compose_node(parent, index)
 
     def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
@@ -64,6 +60,8 @@ def load_yaml(path: Path | str) -> dict[str, Any]:
         raise InputError(source, where, f"invalid YAML: {e.problem or e.context}") from None
     except yaml.YAMLError as e:
         raise InputError(source, "", f"invalid YAML: {e}") from None
+    if data is None:
+        raise InputError(source, "", "empty file")
     if not isinstance(data, dict):
         raise InputError(source, "", "the file must hold a mapping (key: value) at the top")
     return data

@@ -39,7 +39,9 @@ def holder_file(holder: Holder) -> bytes:
 
 def situation_file(number: int, situation: Situation) -> bytes:
     body = tlv.encode(SituationTag.NUMERO, str(number).encode())
-    body += b"".join(tlv.encode(tag, getattr(situation, name).encode()) for tag, name in _SITUATION_FIELDS.items())
+    body += b"".join(
+        tlv.encode(tag, getattr(situation, name).encode()) for tag, name in _SITUATION_FIELDS.items()
+    )
     return tlv.encode(layout.TAG_SITUATION, body)
 
 

@@ -1,0 +1,132 @@
+"""The CLI as a newcomer runs it: real processes, stdin, env, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CARDS, DATA
+
+_SCRIPT = Path(sys.executable).parent / "cartesim"
+CLI = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "harness.cli"]
+ROULETTE = str(CARDS / "cps-roulette.yaml")
+
+
+def run(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("CARTESIM_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [*CLI, *args], input=stdin, capture_output=True, text=True, env=full_env, timeout=60, check=False
+    )
+
+
+def test_read_equals_golden() -> None:
+    r = run("cps", "read", "--profile", ROULETTE, env={"CARTESIM_PIN": "1234"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == (DATA / "lire-cps-roulette.golden.txt").read_text(encoding="utf-8")
+
+
+def test_newcomer_lockout_and_unblock(tmp_path: Path) -> None:
+    s = str(tmp_path / "s.json")
+    messages = []
+    for _ in range(3):
+        r = run("cps", "verify", "--profile", ROULETTE, "--state", s, stdin="0000\n")
+        assert r.returncode == 1
+        messages.append(r.stderr.strip())
+    assert messages == [
+        "Code porteur erroné (reste 2 tentative(s))",
+        "Code porteur erroné (reste 1 tentative(s))",
+        "Carte bloquée",
+    ]
+    r = run("cps", "verify", "--profile", ROULETTE, "--state", s, stdin="1234\n")
+    assert (r.returncode, r.stderr.strip()) == (1, "Carte bloquée")
+    r = run("cps", "status", "--profile", ROULETTE, "--state", s, "--json")
+    assert json.loads(r.stdout)["blocked"] is True
+    r = run("cps", "unblock", "--profile", ROULETTE, "--state", s, stdin="12345678\n4321\n4321\n")
+    assert r.returncode == 0, r.stderr
+    r = run("cps", "verify", "--profile", ROULETTE, "--state", s, stdin="4321\n")
+    assert (r.returncode, r.stdout.strip()) == (0, "Code porteur correct")
+
+
+def test_codes_from_environment(tmp_path: Path) -> None:
+    s = str(tmp_path / "s.json")
+    env = {"CARTESIM_PIN": "1234", "CARTESIM_NEW_PIN": "9876"}
+    r = run("cps", "change-pin", "--profile", ROULETTE, "--state", s, env=env)
+    assert (r.returncode, r.stdout.strip()) == (0, "Code porteur modifié")
+    r = run("cps", "verify", "--profile", ROULETTE, "--state", s, env={"CARTESIM_PIN": "9876"})
+    assert r.returncode == 0
+    env = {"CARTESIM_UNBLOCK_CODE": "12345678", "CARTESIM_NEW_PIN": "1111"}
+    assert run("cps", "unblock", "--profile", ROULETTE, "--state", s, env=env).returncode == 0
+
+
+def test_definitively_blocked_message() -> None:
+    r = run("cps", "unblock", "--profile", "cps-definitively-blocked", stdin="12345678\n4321\n4321\n")
+    assert (r.returncode, r.stderr.strip()) == (1, "Carte définitivement bloquée")
+
+
+def test_vitale_json() -> None:
+    r = run(
+        "vitale", "read", "--profile", str(CARDS / "vitale-famille.yaml"), "--json", "--date", "2026-11-26"
+    )
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["assure"]["nom"] == "DUPONT"
+    assert len(data["beneficiaires"]) == 4
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "fragment"),
+    [
+        (["cps", "unblock", "--profile", ROULETTE], "1234567\n4321\n4321\n", "8 chiffres"),
+        (["cps", "unblock", "--profile", ROULETTE], "12345678\n4321\n1234\n", "confirmation"),
+        (["cps", "verify", "--profile", ROULETTE], "", "rien sur l'entrée standard"),
+        (["cps", "verify", "--profile", ROULETTE], "12\n", "de 4 à 8 chiffres"),
+        (["cps", "read", "--profile", str(CARDS / "vitale-famille.yaml")], "", "not a cps one"),
+        (["cps", "read", "--profile", "nope.yaml"], "", "nope.yaml: No such file"),
+        (["cps", "read", "--pin", "1234"], "", "No such option"),
+        (["cps", "frobnicate"], "", "No such command"),
+    ],
+)
+def test_bad_input_exit_2_one_line(args: list[str], stdin: str, fragment: str) -> None:
+    r = run(*args, stdin=stdin)
+    assert r.returncode == 2, r.stderr
+    assert fragment in r.stderr
+    assert "Traceback" not in r.stderr
+    assert r.stderr.strip().count("\n") <= 3  # click's usage errors add a usage line
+
+
+def test_invalid_profile_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(Path(ROULETTE).read_text().replace('code: "1234"', 'code: "123"'))
+    r = run("cps", "read", "--profile", str(bad), env={"CARTESIM_PIN": "1234"})
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"cartesim: {bad}: pin.code: String should match pattern '^[0-9]{{4,8}}$'"
+    r = run("profile", "check", str(bad), ROULETTE)
+    assert r.returncode == 2
+    assert "cps-roulette.yaml: ok (cps)" in r.stdout
+
+
+def test_trace_redacts_codes(tmp_path: Path) -> None:
+    trace = tmp_path / "t.jsonl"
+    r = run("-vv", "cps", "read", "--profile", ROULETTE, "--trace", str(trace), env={"CARTESIM_PIN": "1234"})
+    assert r.returncode == 0
+    lines = [json.loads(x) for x in trace.read_text().splitlines()]
+    assert lines[0]["command"] == "0020000104********"
+    assert {"time", "command", "response", "duration_us"} <= set(lines[0])
+    assert not any("31323334" in x["command"] for x in lines)
+    assert "1234" not in r.stderr
+    assert "31323334" not in r.stderr
+
+
+def test_help_in_english() -> None:
+    r = run("--help")
+    assert r.returncode == 0
+    assert "Exit codes" in r.stdout
+    r = run("cps", "unblock", "--help")
+    assert "code de déblocage" in r.stdout.lower()
+    assert "--state" in r.stdout

@@ -1,0 +1,82 @@
+"""Reports: the golden "Lire CPS" text, several situations, Vitale, status, JSON."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from core import report
+from core.cps import CpsCard
+from core.transport.direct import DirectTransport
+from core.vitale import VitaleCard
+from harness.session import emulated_card
+from tests.conftest import CARDS, DATA
+
+
+def _cps(name: str, pin: str):
+    return CpsCard(DirectTransport(emulated_card(CARDS / f"{name}.yaml"))).read(pin)
+
+
+def test_lire_cps_equals_the_reference_page() -> None:
+    golden = (DATA / "lire-cps-roulette.golden.txt").read_text(encoding="utf-8")
+    assert report.lire_cps(_cps("cps-roulette", "1234")) == golden
+
+
+def test_two_situations_listed_and_detailed() -> None:
+    text = report.lire_cps(_cps("cps-two-situations", "4242"))
+    assert "Détail de la situation n° [1]" in text
+    assert "Détail de la situation n° [2]" in text
+    assert text.endswith("Liste des situations\n\nSituation n° [1]\nSituation n° [2]\n")
+    assert "Raison structure= CENTRE DE SANTE DES LILAS\n" in text
+    assert "Code civilité = 13\n" in text
+
+
+def test_cpf_report() -> None:
+    text = report.lire_cps(_cps("cpf-infirmier-remplacant", "2468"))
+    assert "Type carte = 1\n" in text
+    assert "N° remplaçant= 69400778\n" in text
+
+
+def test_cps_json() -> None:
+    data = json.loads(report.to_json(_cps("cps-roulette", "1234")))
+    assert data["holder"]["nom"] == "ROULETTE RPPS"
+    assert data["situations"][0]["numero_remplacant"] == ""
+    assert data["situations"][0]["zone_ik"] == "02"
+
+
+def test_vitale_report_and_rights() -> None:
+    data = VitaleCard(DirectTransport(emulated_card(CARDS / "vitale-famille.yaml"))).read()
+    text = report.vitale(data, dt.date(2026, 11, 26))
+    assert text.startswith("Informations sur l'assuré\n\nNom = DUPONT\nPrénom = MARIE\n")
+    assert "Date de naissance = 12/05/1982\n" in text
+    assert text.count("Droits au 26/11/2026= ouverts") == 4
+    assert "Bénéficiaire n° [4] DUPONT HUGO\n" in text
+    assert "Rang de naissance= 2\n" in text
+    after = report.vitale(data, dt.date(2028, 1, 1))
+    assert after.count("= expirés") == 4
+    payload = json.loads(report.vitale_json(data, dt.date(2026, 11, 26)))
+    assert payload["date_reference"] == "2026-11-26"
+    assert [b["droits_ouverts"] for b in payload["beneficiaires"]] == [True] * 4
+    assert payload["beneficiaires"][0]["droits_amo"][0] == {
+        "debut": "2026-01-01",
+        "fin": "2027-12-31",
+        "code": "01",
+    }
+
+
+def test_vitale_expired_rights() -> None:
+    data = VitaleCard(DirectTransport(emulated_card(CARDS / "vitale-expired-rights.yaml"))).read()
+    assert not data.beneficiaires[0].rights_on(dt.date(2026, 11, 26))
+    assert "Droits au 26/11/2026= expirés" in report.vitale(data, dt.date(2026, 11, 26))
+    assert data.beneficiaires[0].rights_on(dt.date(2024, 6, 1))
+
+
+def test_status_texts() -> None:
+    for name, state in [
+        ("cps-roulette", "État : Carte utilisable"),
+        ("cps-blocked", "État : Carte bloquée"),
+        ("cps-definitively-blocked", "État : Carte définitivement bloquée"),
+    ]:
+        st = CpsCard(DirectTransport(emulated_card(CARDS / f"{name}.yaml"))).status()
+        assert state in report.status(st)
+        assert json.loads(report.status_json(st))["blocked"] == (name != "cps-roulette")
