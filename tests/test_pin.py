@@ -6,8 +6,10 @@ import pytest
 
 from core.cps import CpsCard
 from core.errors import BadCode, CardBlocked, CardDefinitivelyBlocked, CodeKind, WrongCode
+from core.transport import Transport
 from core.transport.direct import DirectTransport
 from emulator.cardos import CardOS
+from harness.pytest_plugin import CardFactory
 from harness.session import emulated_card
 from tests.conftest import CARDS, apdu
 
@@ -133,8 +135,8 @@ def test_last_try_profile_and_blocked_profile() -> None:
 
 
 # --- the engine over DirectTransport -----------------------------------------------------------
-def test_engine_lockout_and_unblock(cps_t: DirectTransport) -> None:
-    card = CpsCard(cps_t)
+def test_engine_lockout_and_unblock(cps_transport: Transport) -> None:
+    card = CpsCard(cps_transport)
     with pytest.raises(WrongCode) as e:
         card.verify("0000")
     assert (e.value.kind, e.value.tries_left, str(e.value)) == (
@@ -160,8 +162,8 @@ def test_engine_lockout_and_unblock(cps_t: DirectTransport) -> None:
     assert st.unblock_uses_left == 9
 
 
-def test_engine_definitively_blocked() -> None:
-    card = CpsCard(DirectTransport(emulated_card(CARDS / "cps-definitively-blocked.yaml")))
+def test_engine_definitively_blocked(cartesim: CardFactory) -> None:
+    card = CpsCard(cartesim.insert("cps-definitively-blocked").transport)
     st = card.status()
     assert st.definitively_blocked
     assert st.unblock_tries_left == 0

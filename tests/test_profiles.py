@@ -13,13 +13,12 @@ import pytest
 import yaml
 
 from core.cps import CpsCard
-from core.transport.direct import DirectTransport
 from core.vitale import VitaleCard
 from emulator import profile as schema
 from emulator.bundled import SCHEMA_FILE, resolve_profile, sample_names
-from emulator.cards import build_card
 from emulator.errors import InputError
 from emulator.profile import CpsProfile, VitaleProfile, load_profile
+from harness.pytest_plugin import CardFactory
 from tests.conftest import CARDS
 
 SHIPPED = sorted(CARDS.glob("*.yaml"))
@@ -41,9 +40,9 @@ def test_required_samples_ship() -> None:
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
-def test_every_shipped_profile_reads_back(path: Path) -> None:
+def test_every_shipped_profile_reads_back(path: Path, cartesim: CardFactory) -> None:
     p = load_profile(path)
-    t = DirectTransport(build_card(p))
+    t = cartesim.insert(path).transport
     if isinstance(p, CpsProfile):
         card = CpsCard(t)
         holder = card.read_holder()

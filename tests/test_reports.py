@@ -4,26 +4,29 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
+
+import pytest
 
 from core import report
-from core.cps import CpsCard
-from core.transport.direct import DirectTransport
+from core.cps import CpsCard, CpsData
 from core.vitale import VitaleCard
-from harness.session import emulated_card
-from tests.conftest import CARDS, DATA
+from harness.pytest_plugin import CardFactory, InsertedCard
+from tests.conftest import DATA
 
 
-def _cps(name: str, pin: str):
-    return CpsCard(DirectTransport(emulated_card(CARDS / f"{name}.yaml"))).read(pin)
+@pytest.fixture
+def read_cps(cartesim: CardFactory) -> Callable[[str, str], CpsData]:
+    return lambda name, pin: CpsCard(cartesim.insert(name).transport).read(pin)
 
 
-def test_lire_cps_equals_the_reference_page() -> None:
+def test_lire_cps_equals_the_reference_page(read_cps: Callable[[str, str], CpsData]) -> None:
     golden = (DATA / "lire-cps-roulette.golden.txt").read_text(encoding="utf-8")
-    assert report.lire_cps(_cps("cps-roulette", "1234")) == golden
+    assert report.lire_cps(read_cps("cps-roulette", "1234")) == golden
 
 
-def test_two_situations_listed_and_detailed() -> None:
-    text = report.lire_cps(_cps("cps-two-situations", "4242"))
+def test_two_situations_listed_and_detailed(read_cps: Callable[[str, str], CpsData]) -> None:
+    text = report.lire_cps(read_cps("cps-two-situations", "4242"))
     assert "Détail de la situation n° [1]" in text
     assert "Détail de la situation n° [2]" in text
     assert text.endswith("Liste des situations\n\nSituation n° [1]\nSituation n° [2]\n")
@@ -31,21 +34,21 @@ def test_two_situations_listed_and_detailed() -> None:
     assert "Code civilité = 13\n" in text
 
 
-def test_cpf_report() -> None:
-    text = report.lire_cps(_cps("cpf-infirmier-remplacant", "2468"))
+def test_cpf_report(read_cps: Callable[[str, str], CpsData]) -> None:
+    text = report.lire_cps(read_cps("cpf-infirmier-remplacant", "2468"))
     assert "Type carte = 1\n" in text
     assert "N° remplaçant= 69400778\n" in text
 
 
-def test_cps_json() -> None:
-    data = json.loads(report.to_json(_cps("cps-roulette", "1234")))
+def test_cps_json(read_cps: Callable[[str, str], CpsData]) -> None:
+    data = json.loads(report.to_json(read_cps("cps-roulette", "1234")))
     assert data["holder"]["nom"] == "ROULETTE RPPS"
     assert data["situations"][0]["numero_remplacant"] == ""
     assert data["situations"][0]["zone_ik"] == "02"
 
 
-def test_vitale_report_and_rights() -> None:
-    data = VitaleCard(DirectTransport(emulated_card(CARDS / "vitale-famille.yaml"))).read()
+def test_vitale_report_and_rights(vitale_card: InsertedCard) -> None:
+    data = VitaleCard(vitale_card.transport).read()
     text = report.vitale(data, dt.date(2026, 11, 26))
     assert text.startswith("Informations sur l'assuré\n\nNom = DUPONT\nPrénom = MARIE\n")
     assert "Date de naissance = 12/05/1982\n" in text
@@ -64,19 +67,19 @@ def test_vitale_report_and_rights() -> None:
     }
 
 
-def test_vitale_expired_rights() -> None:
-    data = VitaleCard(DirectTransport(emulated_card(CARDS / "vitale-expired-rights.yaml"))).read()
+def test_vitale_expired_rights(cartesim: CardFactory) -> None:
+    data = VitaleCard(cartesim.insert("vitale-expired-rights").transport).read()
     assert not data.beneficiaires[0].rights_on(dt.date(2026, 11, 26))
     assert "Droits au 26/11/2026= expirés" in report.vitale(data, dt.date(2026, 11, 26))
     assert data.beneficiaires[0].rights_on(dt.date(2024, 6, 1))
 
 
-def test_status_texts() -> None:
+def test_status_texts(cartesim: CardFactory) -> None:
     for name, state in [
         ("cps-roulette", "État : Carte utilisable"),
         ("cps-blocked", "État : Carte bloquée"),
         ("cps-definitively-blocked", "État : Carte définitivement bloquée"),
     ]:
-        st = CpsCard(DirectTransport(emulated_card(CARDS / f"{name}.yaml"))).status()
+        st = CpsCard(cartesim.insert(name).transport).status()
         assert state in report.status(st)
         assert json.loads(report.status_json(st))["blocked"] == (name != "cps-roulette")
