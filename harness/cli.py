@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from core import report
+from core.atr import detect
 from core.cps import CpsCard
 from core.errors import BadCode, CardDataError, CardError, TransportError
 from core.vitale import VitaleCard
@@ -29,6 +30,16 @@ EXIT_OK, EXIT_REFUSED, EXIT_INPUT, EXIT_NO_CARD = 0, 1, 2, 3
 
 def card_options(default_profile: str) -> Callable[[F], F]:
     def wrap(f: F) -> F:
+        f = click.option(
+            "--pcsc",
+            is_flag=True,
+            help="Use a card in a PC/SC reader: the first reader holding the right kind of card.",
+        )(f)
+        f = click.option(
+            "--reader",
+            metavar="NAME",
+            help="Use the card in this PC/SC reader (exact name, or re:REGEX) instead of the emulator.",
+        )(f)
         f = click.option(
             "--trace",
             type=click.Path(dir_okay=False, path_type=Path),
@@ -79,9 +90,11 @@ def cps() -> None:
 @cps.command("read")
 @card_options("cps-roulette")
 @json_option
-def cps_read(profile: str, state: Path | None, trace: Path | None, as_json: bool) -> None:
+def cps_read(
+    profile: str, state: Path | None, trace: Path | None, reader: str | None, pcsc: bool, as_json: bool
+) -> None:
     """Lire CPS: present the code porteur, print the holder and situations."""
-    with open_transport("cps", profile, state, trace) as t:
+    with open_transport("cps", profile, state, trace, pcsc=pcsc, reader=reader) as t:
         pin = prompts.ask("Code porteur", prompts.ENV_PIN)
         data = CpsCard(t).read(pin)
     click.echo(report.to_json(data) if as_json else report.lire_cps(data), nl=False)
@@ -90,27 +103,31 @@ def cps_read(profile: str, state: Path | None, trace: Path | None, as_json: bool
 @cps.command("status")
 @card_options("cps-roulette")
 @json_option
-def cps_status(profile: str, state: Path | None, trace: Path | None, as_json: bool) -> None:
+def cps_status(
+    profile: str, state: Path | None, trace: Path | None, reader: str | None, pcsc: bool, as_json: bool
+) -> None:
     """Tries left for the code porteur and the code de déblocage (consumes no try)."""
-    with open_transport("cps", profile, state, trace) as t:
+    with open_transport("cps", profile, state, trace, pcsc=pcsc, reader=reader) as t:
         s = CpsCard(t).status()
     click.echo(report.status_json(s) if as_json else report.status(s), nl=False)
 
 
 @cps.command("verify")
 @card_options("cps-roulette")
-def cps_verify(profile: str, state: Path | None, trace: Path | None) -> None:
+def cps_verify(profile: str, state: Path | None, trace: Path | None, reader: str | None, pcsc: bool) -> None:
     """Present the code porteur."""
-    with open_transport("cps", profile, state, trace) as t:
+    with open_transport("cps", profile, state, trace, pcsc=pcsc, reader=reader) as t:
         CpsCard(t).verify(prompts.ask("Code porteur", prompts.ENV_PIN))
     click.echo("Code porteur correct")
 
 
 @cps.command("change-pin")
 @card_options("cps-roulette")
-def cps_change_pin(profile: str, state: Path | None, trace: Path | None) -> None:
+def cps_change_pin(
+    profile: str, state: Path | None, trace: Path | None, reader: str | None, pcsc: bool
+) -> None:
     """Change the code porteur: current code, new code, confirmation."""
-    with open_transport("cps", profile, state, trace) as t:
+    with open_transport("cps", profile, state, trace, pcsc=pcsc, reader=reader) as t:
         old = prompts.ask("Code porteur actuel", prompts.ENV_PIN)
         new = prompts.ask("Nouveau code porteur", prompts.ENV_NEW_PIN)
         confirm = prompts.ask("Confirmation du nouveau code porteur", prompts.ENV_NEW_PIN)
@@ -120,9 +137,9 @@ def cps_change_pin(profile: str, state: Path | None, trace: Path | None) -> None
 
 @cps.command("unblock")
 @card_options("cps-roulette")
-def cps_unblock(profile: str, state: Path | None, trace: Path | None) -> None:
+def cps_unblock(profile: str, state: Path | None, trace: Path | None, reader: str | None, pcsc: bool) -> None:
     """Unblock: code de déblocage (8 digits), new code porteur, confirmation."""
-    with open_transport("cps", profile, state, trace) as t:
+    with open_transport("cps", profile, state, trace, pcsc=pcsc, reader=reader) as t:
         code = prompts.ask("Code de déblocage", prompts.ENV_UNBLOCK)
         new = prompts.ask("Nouveau code porteur", prompts.ENV_NEW_PIN)
         confirm = prompts.ask("Confirmation du nouveau code porteur", prompts.ENV_NEW_PIN)
@@ -146,13 +163,109 @@ def vitale() -> None:
     help="Date at which AMO rights are checked (default: today).",
 )
 def vitale_read(
-    profile: str, state: Path | None, trace: Path | None, as_json: bool, on: dt.datetime | None
+    profile: str,
+    state: Path | None,
+    trace: Path | None,
+    reader: str | None,
+    pcsc: bool,
+    as_json: bool,
+    on: dt.datetime | None,
 ) -> None:
     """Lire Carte Vitale: insured person, beneficiaries and AMO rights."""
     today = on.date() if on else dt.date.today()
-    with open_transport("vitale", profile, state, trace) as t:
+    with open_transport("vitale", profile, state, trace, pcsc=pcsc, reader=reader) as t:
         data = VitaleCard(t).read()
     click.echo(report.vitale_json(data, today) if as_json else report.vitale(data, today), nl=False)
+
+
+# --- PC/SC: readers, emulate, demo ------------------------------------------------------------
+@cli.command("readers")
+@json_option
+def readers_cmd(as_json: bool) -> None:
+    """List the PC/SC readers with card presence, ATR and detected card type."""
+    from core.transport.pcsc import list_readers
+
+    rows = [
+        {
+            "reader": r.name,
+            "card": r.card_present,
+            "atr": r.atr.hex().upper() if r.atr else None,
+            "type": detect(r.atr).value if r.atr else None,
+        }
+        for r in list_readers()
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("Aucun lecteur")
+    for row in rows:
+        card = f"{row['type']}  {row['atr']}" if row["card"] else "pas de carte"
+        click.echo(f"{row['reader']}: {card}")
+
+
+def _vpcd_address(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise click.BadParameter("expected HOST:PORT, e.g. localhost:35963")
+    return host, int(port)
+
+
+@cli.command("emulate")
+@click.argument("profiles", nargs=-1, required=True)
+@click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder keeping each card's state (slotN-PROFILE.json), kept between runs.",
+)
+@click.option(
+    "--vpcd",
+    default="localhost:35963",
+    show_default=True,
+    help="vpcd address of slot 0; slot N uses port + N.",
+)
+def emulate_cmd(profiles: tuple[str, ...], state_dir: Path | None, vpcd: str) -> None:
+    """Put emulated cards in the vpcd readers, one per slot in order, until SIGINT/SIGTERM.
+
+    `cartesim emulate cps-roulette vitale-famille` puts the CPS in "Virtual PCD 00 00" and the
+    Vitale in "Virtual PCD 00 01", like the two-slot readers used with SESAM-Vitale.
+    """
+    from harness.emulate import run_emulation
+
+    try:
+        host, port = _vpcd_address(vpcd)
+    except click.BadParameter as e:
+        raise InputError("--vpcd", "", str(e.message)) from None
+    run_emulation(list(profiles), state_dir, host, port, say=lambda m: click.echo(m, err=True))
+
+
+@cli.command("demo")
+@click.option(
+    "--transport",
+    type=click.Choice(["auto", "pcsc", "direct"]),
+    default="auto",
+    show_default=True,
+    help="auto: through pcscd + vpcd when they can be had, else in-process.",
+)
+def demo_cmd(transport: str) -> None:
+    """The public unblock guide's story on the sample CPS: three wrong codes, unblock, Lire CPS."""
+    from harness.demo import main as demo_main
+
+    demo_main(transport, say=click.echo)
+
+
+@cli.command("bench")
+@json_option
+@click.option("--seconds", default=2.0, show_default=True, help="Duration of each throughput run.")
+def bench_cmd(as_json: bool, seconds: float) -> None:
+    """Measure throughput and latency: in-process, through pcscd, against the stack's floor."""
+    from dataclasses import asdict
+
+    from harness import bench
+
+    figures = bench.run(seconds, say=lambda m: click.echo(m, err=True))
+    click.echo(json.dumps(asdict(figures), indent=2) if as_json else bench.table(figures), nl=not as_json)
 
 
 # --- profiles ----------------------------------------------------------------------------------

@@ -6,12 +6,24 @@ Three wrong codes porteur, the card blocked, unblock with the 8-digit code and a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from core import report
 from core.cps import CpsCard
-from core.errors import CardBlocked, WrongCode
+from core.errors import CardBlocked, CartesimError, NoService, TransportError, WrongCode
 from core.transport import Transport
+from core.transport.direct import DirectTransport
+from harness.session import emulated_card
+
+SAMPLE = "cps-roulette"
+UNBLOCK_CODE, NEW_PIN = "12345678", "4321"  # the sample card's unblock code; any new PIN
+CARD_TIMEOUT = 5.0
+
+
+class DemoFailed(CartesimError):
+    """The card did not behave as a CPS does."""
+
 
 WRONG_CODES = ("0000", "1111", "9999")
 
@@ -31,10 +43,10 @@ def run(t: Transport, say: Callable[[str], None], unblock_code: str, new_pin: st
         except (WrongCode, CardBlocked) as e:
             say(f"[{n}] Code porteur : {_mask(wrong)}  ->  {e}")
         else:
-            raise AssertionError("the card accepted a wrong code porteur")
+            raise DemoFailed("the card accepted a wrong code porteur")
     st = card.status()
     if not st.blocked:
-        raise AssertionError("three wrong codes did not block the card")
+        raise DemoFailed("three wrong codes did not block the card")
     say("")
     say("Déblocage de la carte (CPS-Gestion)")
     say(f"Code de déblocage (reste {st.unblock_tries_left} tentative(s)) : {_mask(unblock_code)}")
@@ -48,3 +60,48 @@ def run(t: Transport, say: Callable[[str], None], unblock_code: str, new_pin: st
     say(f"Lire CPS (code porteur : {_mask(new_pin)})")
     say("")
     say(report.lire_cps(card.read(new_pin)).rstrip("\n"))
+
+
+@contextmanager
+def _through_pcscd() -> Iterator[tuple[Transport, str]]:
+    """pcscd (running, or started here) with the sample card served in vpcd slot 0."""
+    from core.transport.pcsc import PcscTransport, wait_reader
+    from emulator.vpcd import VpcdCard
+    from harness.pcscd import Pcscd, PcscdUnavailable, vpcd_reader
+
+    try:
+        daemon = Pcscd().start()
+    except PcscdUnavailable as e:
+        raise NoService(str(e)) from None
+    reader = vpcd_reader(0)
+    try:
+        with VpcdCard.for_slot(emulated_card(SAMPLE), 0) as served:
+            if not served.wait_present(CARD_TIMEOUT) or not wait_reader(
+                reader, present=True, timeout=CARD_TIMEOUT
+            ):
+                raise NoService(f"vpcd slot 0 ({served.address}) busy or not answering")
+            t = PcscTransport(reader, timeout=CARD_TIMEOUT)
+            try:
+                yield t, f"« {reader} » (pcscd{'' if daemon.owned else ' déjà lancé'} + vpcd)"
+            finally:
+                t.close()
+    finally:
+        daemon.stop()
+
+
+def main(transport: str, say: Callable[[str], None]) -> None:
+    """``transport``: pcsc, direct, or auto (pcsc when pcscd + vpcd can be had)."""
+    if transport != "direct":
+        try:
+            with _through_pcscd() as (t, where):
+                say(f"cartesim demo : la CPS de test CABINET ROULETTE RPPS dans {where}")
+                say("")
+                run(t, say, UNBLOCK_CODE, NEW_PIN)
+            return
+        except TransportError as e:
+            if transport == "pcsc":
+                raise
+            say(f"pcscd + vpcd indisponibles ({e}) : démonstration dans ce processus, sans PC/SC")
+    say("cartesim demo : la CPS de test CABINET ROULETTE RPPS, émulée dans ce processus")
+    say("")
+    run(DirectTransport(emulated_card(SAMPLE)), say, UNBLOCK_CODE, NEW_PIN)

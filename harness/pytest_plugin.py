@@ -182,11 +182,22 @@ class Rig:
         inserted.transport = self._open(inserted.slot)
         inserted.transport.tracers.extend(tracers)
 
-    def close(self) -> None:
-        for served, _ in self.slots.values():
+    def ensure_pcscd(self) -> None:
+        if self.pcscd is None:
+            self._start_pcscd()
+
+    def release(self) -> None:
+        """Take every served card out of its slot (pcscd keeps running): the slots are free
+        for another card process, such as ``cartesim emulate``."""
+        for slot, (served, _) in list(self.slots.items()):
             served.stop()  # type: ignore[attr-defined]
+            self._wait(slot, present=False)
         self.slots.clear()
+        self.present.clear()
+
+    def close(self) -> None:
         if self.pcscd is not None:
+            self.release()
             self.pcscd.stop()  # type: ignore[attr-defined]
 
 
@@ -225,6 +236,15 @@ def cartesim_rig(request: pytest.FixtureRequest) -> Iterator[Rig]:
     rig = Rig(request.config.getoption("--cartesim-transport"))
     yield rig
     rig.close()
+
+
+@pytest.fixture
+def pcscd_free_slots(cartesim_rig: Rig) -> Rig:
+    """pcscd with the vpcd readers and no card of ours in them: for tests that run their own card
+    process. Skips (fails under CI=true) without pcscd + vpcd."""
+    cartesim_rig.ensure_pcscd()
+    cartesim_rig.release()
+    return cartesim_rig
 
 
 @pytest.fixture

@@ -1,11 +1,13 @@
-"""Open a card for a CLI command or a test: an emulated card in-process (PC/SC comes later)."""
+"""Open a card for a CLI command: an emulated card in-process, or a card in a PC/SC reader."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from core.atr import detect
 from core.trace import JsonlTracer
 from core.transport import Transport
 from core.transport.direct import DirectTransport
@@ -29,13 +31,40 @@ def emulated_card(profile: str | Path, state: Path | None = None, kind: str | No
     return card
 
 
+def pcsc_transport(kind: str, reader: str | None, timeout: float = 0.0) -> Transport:
+    """A PC/SC transport: ``reader`` is an exact name, ``re:PATTERN``, or None for the first
+    reader holding a card of ``kind`` (detected by ATR)."""
+    from core.errors import NoCard
+    from core.transport.pcsc import PcscTransport, first_reader_with
+
+    if reader is None:
+        found = first_reader_with(lambda atr: detect(atr).value == kind)
+        if found is None:
+            label = "CPS" if kind == "cps" else "Carte Vitale"
+            raise NoCard(f"Aucun lecteur ne contient de {label}")
+        return PcscTransport(found.name, timeout=timeout)
+    if reader.startswith("re:"):
+        return PcscTransport(re.compile(reader[3:]), timeout=timeout)
+    return PcscTransport(reader, timeout=timeout)
+
+
 @contextmanager
 def open_transport(
-    kind: str, profile: str | Path, state: Path | None = None, trace: Path | None = None
+    kind: str,
+    profile: str | Path,
+    state: Path | None = None,
+    trace: Path | None = None,
+    *,
+    pcsc: bool = False,
+    reader: str | None = None,
 ) -> Iterator[Transport]:
+    """In-process emulated card from ``profile``, or (``pcsc`` or ``reader``) a PC/SC card."""
     with ExitStack() as stack:
-        card = emulated_card(profile, state, kind)
-        transport: Transport = DirectTransport(card)
+        transport: Transport
+        if pcsc or reader is not None:
+            transport = pcsc_transport(kind, reader)
+        else:
+            transport = DirectTransport(emulated_card(profile, state, kind))
         stack.callback(transport.close)
         if trace is not None:
             try:

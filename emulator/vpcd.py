@@ -1,0 +1,272 @@
+"""The card side of vsmartcard's vpcd protocol: an emulated card in a PC/SC reader.
+
+vpcd (a pcscd driver) listens on TCP port 35963 + slot; the card connects to it as a client.
+Every message is a 2-byte big-endian length then the payload. A 1-byte payload is a control
+byte (00 power off, 01 power on, 02 reset, 04 get ATR: only get ATR is answered); any other
+payload is a C-APDU, answered with the R-APDU. Closing the connection is a card removal.
+
+One thread per card, blocking on recv: the fastest answer, and a card never waits for another
+(vpcd declares itself slot-thread-safe, so pcscd may drive both slots at once).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import struct
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import Protocol
+
+from core.apdu import redact_hex
+
+log = logging.getLogger(__name__)
+
+VPCD_HOST = "localhost"
+VPCD_PORT = 35963  # slot N listens on VPCD_PORT + N
+
+CTRL_POWER_OFF = 0x00
+CTRL_POWER_ON = 0x01
+CTRL_RESET = 0x02
+CTRL_GET_ATR = 0x04
+
+_CONTROL_NAMES = {CTRL_POWER_OFF: "power off", CTRL_POWER_ON: "power on", CTRL_RESET: "reset"}
+
+BACKOFF_START = 0.05
+BACKOFF_MAX = 1.0
+CONNECT_TIMEOUT = 2.0  # a remote vpcd host that drops SYNs must not hang stop()
+
+_LENGTH = struct.Struct(">H")
+_RECV_SIZE = 4096  # short APDUs fit; a longer message just takes several reads
+# Linux only: delayed ACKs on the card side meet Nagle on vpcd's side (48 ms per APDU).
+_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
+
+
+class Card(Protocol):
+    """What a vpcd card needs: the emulator's CardOS satisfies it."""
+
+    atr: bytes
+
+    def process(self, raw: bytes) -> bytes: ...
+
+    def reset(self) -> None: ...
+
+
+class _Closed(Exception):
+    """vpcd closed the connection (or stop()/remove() shut it down)."""
+
+
+class VpcdCard:
+    """One emulated card inserted in one vpcd slot; ``start()`` serves it in a daemon thread.
+
+    The card survives vpcd going away (pcscd restarted): the thread reconnects with backoff and
+    the same card object, so counters are kept; each disconnection is a power loss (reset).
+    """
+
+    def __init__(
+        self,
+        card: Card,
+        host: str = VPCD_HOST,
+        port: int = VPCD_PORT,
+        *,
+        quickack: bool = True,
+    ) -> None:
+        self.card = card
+        self.host, self.port = host, port
+        self.quickack = quickack and _QUICKACK is not None
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self._inserted = True
+        self._stopping = False
+        self._wake = threading.Event()  # set whenever _inserted/_stopping change
+        self._connected = threading.Event()  # TCP connection to vpcd is up
+        self._polled = threading.Event()  # vpcd has spoken on this connection: pcscd sees the card
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def for_slot(cls, card: Card, slot: int, host: str = VPCD_HOST, *, quickack: bool = True) -> VpcdCard:
+        return cls(card, host, VPCD_PORT + slot, quickack=quickack)
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    # --- lifecycle (any thread) -------------------------------------------------------------
+    def start(self) -> VpcdCard:
+        if self._thread is not None:
+            raise RuntimeError("VpcdCard already started")
+        self._thread = threading.Thread(target=self.run, name=f"vpcd-{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float | None = 5.0) -> None:
+        """Remove the card and end the serving thread."""
+        with self._lock:
+            self._stopping = True
+            self._wake.set()
+            self._shutdown_locked()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def remove(self) -> None:
+        """Take the card out of the reader: close the connection, stay out until ``insert()``."""
+        with self._lock:
+            self._inserted = False
+            self._connected.clear()
+            self._polled.clear()
+            self._wake.set()
+            self._shutdown_locked()
+
+    def insert(self) -> None:
+        """Put the card back: reconnect to vpcd."""
+        with self._lock:
+            self._inserted = True
+            self._wake.set()
+
+    def wait_connected(self, timeout: float | None = None) -> bool:
+        """True once the TCP connection to vpcd is up (vpcd may not have polled the card yet)."""
+        return self._connected.wait(timeout)
+
+    def wait_present(self, timeout: float | None = None) -> bool:
+        """True once vpcd has talked to the card on this connection: pcscd knows it is there."""
+        return self._polled.wait(timeout)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def __enter__(self) -> VpcdCard:
+        return self.start() if self._thread is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _shutdown_locked(self) -> None:
+        # shutdown, not close: the serving thread may be blocked in recv on this socket, and a
+        # closed descriptor could be reused under it. The serving thread closes it.
+        if self._sock is not None:
+            with suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
+
+    # --- serving thread ---------------------------------------------------------------------
+    def run(self) -> None:
+        """Serve the card until ``stop()``: connect, answer, reconnect when vpcd goes away."""
+        delay = BACKOFF_START
+        while True:
+            self._wake.clear()  # cleared before the checks, so no wake-up is lost
+            with self._lock:
+                if self._stopping:
+                    return
+                inserted = self._inserted
+            if not inserted:
+                self._wake.wait()
+                continue
+            sock = self._connect()
+            if sock is None:
+                self._wake.wait(delay)
+                delay = min(delay * 2, BACKOFF_MAX)
+                continue
+            delay = BACKOFF_START
+            with self._lock:
+                if self._stopping or not self._inserted:
+                    sock.close()
+                    continue
+                self._sock = sock
+                self._connected.set()
+            log.info("connected to vpcd %s", self.address)
+            try:
+                self._serve(sock)
+            except (_Closed, OSError):
+                pass
+            finally:
+                with self._lock:
+                    self._sock = None
+                    self._connected.clear()
+                    self._polled.clear()
+                    wanted = self._inserted and not self._stopping
+                sock.close()
+                self.card.reset()  # out of the reader is unpowered: security status is lost
+            if wanted:
+                log.info("vpcd went away, reconnecting")
+
+    def _connect(self) -> socket.socket | None:
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=CONNECT_TIMEOUT)
+        except OSError as e:
+            log.debug("vpcd %s not there: %s", self.address, e)
+            return None
+        sock.settimeout(None)
+        # vpcd answers every message at once: never hold a small reply back.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def _recv(self, sock: socket.socket) -> bytes:
+        if self.quickack:
+            # Linux turns QUICKACK off again by itself: set it before every read (design.md §5).
+            sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)  # type: ignore[arg-type]
+        chunk = sock.recv(_RECV_SIZE)
+        if not chunk:
+            raise _Closed
+        return chunk
+
+    def _serve(self, sock: socket.socket) -> None:
+        card = self.card
+        debug = log.isEnabledFor(logging.DEBUG)
+        buf = b""
+        while True:
+            # One recv usually brings a whole message (length and payload): one syscall per APDU.
+            while len(buf) < 2:
+                buf += self._recv(sock)
+            end = 2 + _LENGTH.unpack_from(buf)[0]
+            while len(buf) < end:
+                buf += self._recv(sock)
+            payload, buf = buf[2:end], buf[end:]
+            if not self._polled.is_set():
+                self._polled.set()
+            if len(payload) == 1:
+                reply = self._control(payload[0])
+                if reply is None:
+                    continue
+            else:
+                reply = card.process(payload)
+                if debug:
+                    log.debug("%s C: %s R: %s", self.address, redact_hex(payload), reply.hex().upper())
+            sock.sendall(_LENGTH.pack(len(reply)) + reply)
+
+    def _control(self, code: int) -> bytes | None:
+        if code == CTRL_GET_ATR:
+            return bytes(self.card.atr)
+        if code in (CTRL_POWER_OFF, CTRL_POWER_ON, CTRL_RESET):
+            log.debug("vpcd %s: %s", self.address, _CONTROL_NAMES[code])
+            self.card.reset()
+        else:
+            log.debug("vpcd %s: unknown control byte %02X ignored", self.address, code)
+        return None
+
+
+@contextmanager
+def serving(
+    cards: Sequence[Card],
+    host: str = VPCD_HOST,
+    first_slot: int = 0,
+    *,
+    quickack: bool = True,
+    wait: float | None = None,
+) -> Iterator[list[VpcdCard]]:
+    """Insert ``cards`` in consecutive slots (one thread each) until the block ends.
+
+    ``wait``: seconds to wait for vpcd to poll every card; TimeoutError if it does not.
+    """
+    served = [VpcdCard.for_slot(c, first_slot + i, host, quickack=quickack) for i, c in enumerate(cards)]
+    try:
+        for v in served:
+            v.start()
+        if wait is not None:
+            for v in served:
+                if not v.wait_present(wait):
+                    raise TimeoutError(f"vpcd {v.address} did not poll the card within {wait:g} s")
+        yield served
+    finally:
+        for v in served:
+            v.stop()

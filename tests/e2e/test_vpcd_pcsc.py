@@ -1,0 +1,305 @@
+"""The emulated cards through the real stack: VpcdCard → vpcd → pcscd → pyscard → PcscTransport."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from core import layout, report
+from core.atr import CardKind, detect
+from core.cps import CpsCard
+from core.errors import CardBlocked, CardRemoved, NoCard, NoReader, NoService, WrongCode
+from core.sw import SW
+from core.transport.direct import DirectTransport
+from core.vitale import VitaleCard
+from emulator.vpcd import VpcdCard
+from harness.pcscd import VPCD_READERS, Pcscd, vpcd_reader
+from harness.session import emulated_card
+
+if os.environ.get("CI") == "true":
+    from core.transport import pcsc  # under CI a missing pyscard must fail, not skip
+else:
+    pcsc = pytest.importorskip("core.transport.pcsc", reason="pyscard is not installed")
+
+pytestmark = pytest.mark.e2e
+
+GOLDEN = Path(__file__).parents[1] / "data" / "lire-cps-roulette.golden.txt"
+SELECT_CPS3 = bytes.fromhex("00A4040C0DE828BD080F8025000001FF0010")
+PIN, UNBLOCK = "1234", "12345678"
+CARD_TIMEOUT = 5.0
+CPS_SLOT, VITALE_SLOT = 0, 1  # as the cps_vpcd / vitale_vpcd fixtures insert them
+
+
+def test_readers_and_atrs(cps_vpcd: VpcdCard, vitale_vpcd: VpcdCard) -> None:
+    assert set(VPCD_READERS) <= set(pcsc.reader_names())
+    vitale = pcsc.wait_reader(vpcd_reader(VITALE_SLOT), present=True, timeout=CARD_TIMEOUT)
+    assert vitale is not None
+    cps = pcsc.wait_reader(vpcd_reader(CPS_SLOT), present=True, timeout=CARD_TIMEOUT)
+    assert cps is not None
+    assert cps.atr == layout.ATR_CPS3
+    assert detect(vitale.atr or b"") is CardKind.VITALE
+    found = pcsc.first_reader_with(lambda atr: detect(atr) is CardKind.VITALE)
+    assert found is not None
+    assert found.name == vpcd_reader(VITALE_SLOT)
+    infos = {r.name: r for r in pcsc.list_readers()}
+    assert infos[vpcd_reader(CPS_SLOT)].atr == layout.ATR_CPS3
+
+
+def test_atr_and_select_cps3(cps_pcsc: pcsc.PcscTransport) -> None:
+    assert cps_pcsc.atr == layout.ATR_CPS3
+    assert cps_pcsc.transmit(SELECT_CPS3) == b"\x90\x00"
+
+
+def test_reader_by_regex(cps_vpcd: VpcdCard) -> None:
+    with pcsc.PcscTransport(re.compile(r"^Virtual PCD 00 0\d$"), timeout=CARD_TIMEOUT) as t:
+        assert t.reader == vpcd_reader(CPS_SLOT)  # the only one holding a card
+        assert t.atr == layout.ATR_CPS3
+
+
+def test_lire_cps_matches_golden(cps_pcsc: pcsc.PcscTransport) -> None:
+    data = CpsCard(cps_pcsc).read(PIN)
+    assert report.lire_cps(data) == GOLDEN.read_text(encoding="utf-8")
+
+
+def test_lockout_then_unblock(cps_pcsc: pcsc.PcscTransport) -> None:
+    cps = CpsCard(cps_pcsc)
+    for expected_sw, left in ((0x63C2, 2), (0x63C1, 1)):
+        with pytest.raises(WrongCode) as wrong:
+            cps.verify("0000")
+        assert (wrong.value.sw, wrong.value.tries_left) == (expected_sw, left)
+    with pytest.raises(CardBlocked) as blocked:
+        cps.verify("0000")
+    assert blocked.value.sw == SW.AUTH_BLOCKED == 0x6983
+    with pytest.raises(CardBlocked):
+        cps.verify(PIN)  # the right code no longer helps
+    assert cps.status().blocked
+
+    cps.unblock(UNBLOCK, "4321", "4321")
+    status = cps.status()
+    assert status.pin_tries_left == 3
+    assert status.unblock_uses_left == 9
+    assert report.lire_cps(cps.read("4321")) == GOLDEN.read_text(encoding="utf-8")
+
+
+def test_power_cycle_clears_security_status(cps_pcsc: pcsc.PcscTransport) -> None:
+    cps = CpsCard(cps_pcsc)
+    cps.verify(PIN)
+    assert cps.status().pin_verified
+    cps_pcsc.power_cycle()
+    assert not cps.status().pin_verified
+
+
+def test_remove_and_insert_keeps_counters(cps_vpcd: VpcdCard, cps_pcsc: pcsc.PcscTransport) -> None:
+    cps = CpsCard(cps_pcsc)
+    with pytest.raises(WrongCode):
+        cps.verify("0000")
+    cps.verify(PIN)  # back to 3 tries, and verified
+    with pytest.raises(WrongCode):
+        cps.verify("9999")  # 2 tries left, security status lost
+
+    cps_vpcd.remove()
+    assert pcsc.wait_reader(vpcd_reader(CPS_SLOT), present=False, timeout=CARD_TIMEOUT)
+    with pytest.raises(CardRemoved, match="Carte retirée"):
+        cps_pcsc.transmit(SELECT_CPS3)
+    with pytest.raises(NoCard, match="Pas de carte dans le lecteur « Virtual PCD 00 00 »"):
+        pcsc.PcscTransport(vpcd_reader(CPS_SLOT))
+
+    cps_vpcd.insert()
+    cps_pcsc.reconnect(timeout=CARD_TIMEOUT)
+    status = cps.status()
+    assert status.pin_tries_left == 2  # the counter survived the removal
+    assert not status.pin_verified
+    assert report.lire_cps(cps.read(PIN)) == GOLDEN.read_text(encoding="utf-8")
+
+
+def test_reset_by_another_application_is_absorbed(cps_pcsc: pcsc.PcscTransport) -> None:
+    cps = CpsCard(cps_pcsc)
+    cps.verify(PIN)
+    with pcsc.PcscTransport(vpcd_reader(CPS_SLOT)) as other:
+        other.power_cycle()
+    # Our handle gets SCARD_W_RESET_CARD once: acknowledged, the command resent.
+    assert cps_pcsc.transmit(SELECT_CPS3) == b"\x90\x00"
+    assert not cps.status().pin_verified
+
+
+def test_vitale_read_matches_direct(vitale_pcsc: pcsc.PcscTransport) -> None:
+    through_pcsc = VitaleCard(vitale_pcsc).read()
+    direct = VitaleCard(DirectTransport(emulated_card("vitale-famille"))).read()
+    assert through_pcsc == direct
+    assert dataclasses.asdict(through_pcsc)["assure"]["nom"] == "DUPONT"
+    assert len(through_pcsc.beneficiaires) >= 3
+
+
+def test_nested_transactions_are_exclusive(cps_vpcd: VpcdCard, cps_pcsc: pcsc.PcscTransport) -> None:
+    other = pcsc.PcscTransport(vpcd_reader(CPS_SLOT), timeout=CARD_TIMEOUT)
+    entered = threading.Event()
+    released_at: list[float] = []
+
+    def contender() -> None:
+        with other.transaction():
+            entered.set()
+            released_at.append(time.monotonic())
+
+    try:
+        with cps_pcsc.transaction():
+            with cps_pcsc.transaction():  # nested: no second SCardBeginTransaction
+                assert cps_pcsc.transmit(SELECT_CPS3) == b"\x90\x00"
+                worker = threading.Thread(target=contender)
+                worker.start()
+                assert not entered.wait(0.3), "another handle got in during our transaction"
+            assert cps_pcsc.transmit(SELECT_CPS3) == b"\x90\x00"  # still ours after the inner exit
+            assert not entered.is_set()
+            ended = time.monotonic()
+        worker.join(CARD_TIMEOUT)
+        assert entered.is_set()
+        assert released_at[0] >= ended
+    finally:
+        other.close()
+
+
+def test_reader_errors(pcscd: Pcscd, cps_vpcd: VpcdCard) -> None:
+    with pytest.raises(NoReader, match="Lecteur « Pas un lecteur » introuvable"):
+        pcsc.PcscTransport("Pas un lecteur")
+    with pytest.raises(NoReader):
+        pcsc.PcscTransport(re.compile("^Rien de tel$"))
+    started = time.monotonic()
+    with pytest.raises(NoCard, match="Pas de carte dans le lecteur « Virtual PCD 00 01 »"):
+        pcsc.PcscTransport(vpcd_reader(VITALE_SLOT), timeout=0.3)
+    assert time.monotonic() - started < 2
+
+
+def test_card_survives_pcscd_restart(pcscd: Pcscd, cps_vpcd: VpcdCard) -> None:
+    if not pcscd.owned:
+        pytest.skip("pcscd was already running: not ours to restart")
+    with pcsc.PcscTransport(vpcd_reader(CPS_SLOT), timeout=CARD_TIMEOUT) as t, pytest.raises(WrongCode):
+        CpsCard(t).verify("0000")
+    pcscd.stop()
+    try:
+        with pytest.raises(NoService, match="Service PC/SC indisponible"):
+            pcsc.list_readers()
+    finally:
+        pcscd.start()
+    assert cps_vpcd.wait_present(CARD_TIMEOUT)  # the card reconnected by itself
+    with pcsc.PcscTransport(vpcd_reader(CPS_SLOT), timeout=CARD_TIMEOUT) as t:
+        assert CpsCard(t).status().pin_tries_left == 2  # same card object, counters kept
+
+
+# --- the card side alone, against a stand-in for vpcd (no pcscd needed) ------------------------
+class FakeVpcd:
+    """Listens like vpcd on one port and speaks its framing to the card that connects."""
+
+    def __init__(self, port: int = 0) -> None:
+        self.server = socket.create_server(("127.0.0.1", port))
+        self.port = self.server.getsockname()[1]
+        self.server.settimeout(CARD_TIMEOUT)
+        self.conn: socket.socket | None = None
+
+    def accept(self) -> None:
+        self.conn, _ = self.server.accept()
+        self.conn.settimeout(CARD_TIMEOUT)
+
+    def send(self, payload: bytes) -> None:
+        assert self.conn is not None
+        self.conn.sendall(struct.pack(">H", len(payload)) + payload)
+
+    def ask(self, payload: bytes) -> bytes:
+        self.send(payload)
+        assert self.conn is not None
+        head = self._read(2)
+        return self._read(struct.unpack(">H", head)[0])
+
+    def _read(self, n: int) -> bytes:
+        assert self.conn is not None
+        out = b""
+        while len(out) < n:
+            chunk = self.conn.recv(n - len(out))
+            if not chunk:
+                raise ConnectionError("card closed the connection")
+            out += chunk
+        return out
+
+    def drop(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def close(self) -> None:
+        self.drop()
+        self.server.close()
+
+
+@pytest.fixture
+def fake_vpcd() -> Iterator[FakeVpcd]:
+    fake = FakeVpcd()
+    yield fake
+    fake.close()
+
+
+def test_vpcd_framing_power_and_redaction(fake_vpcd: FakeVpcd, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="emulator.vpcd")
+    with VpcdCard(emulated_card("cps-roulette"), "127.0.0.1", fake_vpcd.port) as card:
+        fake_vpcd.accept()
+        assert card.wait_connected(CARD_TIMEOUT)
+        fake_vpcd.send(b"\x01")  # power on: no answer
+        assert fake_vpcd.ask(b"\x04") == layout.ATR_CPS3
+        assert card.wait_present(CARD_TIMEOUT)
+        assert fake_vpcd.ask(bytes.fromhex("0020000104") + PIN.encode()) == b"\x90\x00"
+        assert fake_vpcd.ask(bytes.fromhex("00200001")) == b"\x90\x00"  # verified
+        fake_vpcd.send(b"\x00")  # power off: security status goes
+        assert fake_vpcd.ask(bytes.fromhex("00200001")) == b"\x63\xc3"
+    assert "connected to vpcd 127.0.0.1:" in caplog.text
+    assert "0020000104********" in caplog.text
+    assert PIN.encode().hex() not in caplog.text.lower()
+
+
+def test_vpcd_reconnects_and_keeps_the_card(fake_vpcd: FakeVpcd, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="emulator.vpcd")
+    with VpcdCard(emulated_card("cps-roulette"), "127.0.0.1", fake_vpcd.port) as card:
+        fake_vpcd.accept()
+        assert fake_vpcd.ask(bytes.fromhex("002000010430303030")) == b"\x63\xc2"
+        fake_vpcd.drop()  # vpcd went away (pcscd stopped)
+        fake_vpcd.accept()  # ... and the card came back by itself
+        assert fake_vpcd.ask(bytes.fromhex("00200001")) == b"\x63\xc2"  # same card, counter kept
+        assert "vpcd went away, reconnecting" in caplog.text
+
+        card.remove()
+        assert fake_vpcd.conn is not None
+        assert fake_vpcd.conn.recv(1) == b""  # removal is the connection closing
+        fake_vpcd.drop()
+        fake_vpcd.server.settimeout(0.3)
+        with pytest.raises(TimeoutError):
+            fake_vpcd.accept()  # out of the reader, it stays out
+        fake_vpcd.server.settimeout(CARD_TIMEOUT)
+        card.insert()
+        fake_vpcd.accept()
+        assert fake_vpcd.ask(b"\x04") == layout.ATR_CPS3
+        started = time.monotonic()
+    assert time.monotonic() - started < 1.0  # stop() does not wait for anything
+
+
+def test_vpcd_waits_for_vpcd_to_appear() -> None:
+    probe = FakeVpcd()
+    port = probe.port
+    probe.close()  # nobody listens there now: the card retries with backoff
+    card = VpcdCard(emulated_card("vitale-famille"), "127.0.0.1", port).start()
+    try:
+        assert not card.wait_connected(0.3)
+        late = FakeVpcd(port)
+        try:
+            late.accept()  # backoff is capped at 1 s
+            assert card.wait_connected(CARD_TIMEOUT)
+            assert detect(late.ask(b"\x04")) is CardKind.VITALE
+        finally:
+            late.close()
+    finally:
+        card.stop()
