@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 from emulator.errors import InputError
@@ -11,13 +10,11 @@ SCHEMA_FILE = Path(__file__).parent / "schema" / "profile.schema.json"
 
 
 def samples_dir() -> Path:
-    """The sample profiles: installed as ``emulator.samples``, or fixtures/cards/ in a checkout."""
-    try:
-        installed = Path(str(resources.files("emulator.samples")))
-        if installed.is_dir():
-            return installed
-    except ModuleNotFoundError:
-        pass
+    """The sample profiles: ``emulator/samples/`` once installed (pyproject maps fixtures/cards/
+    there), or fixtures/cards/ itself in a checkout."""
+    installed = Path(__file__).resolve().parent / "samples"
+    if installed.is_dir():
+        return installed
     return Path(__file__).resolve().parent.parent / "fixtures" / "cards"
 
 
