@@ -153,7 +153,9 @@ def _jsonable(obj: Any) -> Any:
 
 
 def to_json(obj: Any, **extra: Any) -> str:
-    payload = dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else dict(obj)
+    payload = (
+        dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) and not isinstance(obj, type) else dict(obj)
+    )
     payload.update(extra)
     return json.dumps(payload, ensure_ascii=False, indent=2, default=_jsonable) + "\n"
 

@@ -15,7 +15,7 @@ MAX_BYTES = 1 << 20  # profiles and scenarios are a few KiB; refuse big files be
 class _Loader(yaml.SafeLoader):
     """SafeLoader without anchors/aliases (no alias bombs) and with duplicate keys refused."""
 
-    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
+    def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise yaml.constructor.ConstructorError(None, None, "aliases are not allowed", event.start_mark)

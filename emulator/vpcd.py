@@ -46,7 +46,8 @@ _QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
 class Card(Protocol):
     """What a vpcd card needs: the emulator's CardOS satisfies it."""
 
-    atr: bytes
+    @property
+    def atr(self) -> bytes: ...
 
     def process(self, raw: bytes) -> bytes: ...
 

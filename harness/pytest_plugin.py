@@ -18,6 +18,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -26,6 +27,10 @@ from core.transport import Transport
 from core.transport.direct import DirectTransport
 from emulator.cardos import CardOS
 from harness.session import emulated_card
+
+if TYPE_CHECKING:  # pyscard and pcscd are needed only with --cartesim-transport=pcsc
+    from emulator.vpcd import VpcdCard
+    from harness.pcscd import Pcscd
 
 TRANSPORTS = ("direct", "pcsc")
 CARD_TIMEOUT = 5.0  # pcscd polls vpcd slots every 400 ms; generous for a loaded CI machine
@@ -95,8 +100,8 @@ class Rig:
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
-        self.pcscd = None
-        self.slots: dict[int, tuple[object, _Slot]] = {}  # slot -> (VpcdCard, _Slot)
+        self.pcscd: Pcscd | None = None
+        self.slots: dict[int, tuple[VpcdCard, _Slot]] = {}
         self.present: dict[int, bool] = {}
 
     # --- pcsc plumbing ----------------------------------------------------------------------
@@ -147,10 +152,10 @@ class Rig:
             holder.target = card  # same kind of card: swap it under pcscd's feet, no re-insertion
             return
         if self.present[slot]:
-            served.remove()  # type: ignore[attr-defined]
+            served.remove()
             self._wait(slot, present=False)
         holder.target = card
-        served.insert()  # type: ignore[attr-defined]
+        served.insert()
         self._wait(slot, present=True)
         self.present[slot] = True
 
@@ -167,7 +172,7 @@ class Rig:
             inserted.transport.remove()
             return
         served, _ = self.slots[inserted.slot]
-        served.remove()  # type: ignore[attr-defined]
+        served.remove()
         self._wait(inserted.slot, present=False)
         self.present[inserted.slot] = False
 
@@ -190,7 +195,7 @@ class Rig:
         """Take every served card out of its slot (pcscd keeps running): the slots are free
         for another card process, such as ``cartesim emulate``."""
         for slot, (served, _) in list(self.slots.items()):
-            served.stop()  # type: ignore[attr-defined]
+            served.stop()
             self._wait(slot, present=False)
         self.slots.clear()
         self.present.clear()
@@ -198,7 +203,7 @@ class Rig:
     def close(self) -> None:
         if self.pcscd is not None:
             self.release()
-            self.pcscd.stop()  # type: ignore[attr-defined]
+            self.pcscd.stop()
 
 
 class CardFactory:

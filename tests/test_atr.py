@@ -29,5 +29,5 @@ def test_protocols() -> None:
     assert protocols(layout.ATR_CPS3) == {0}  # TD1 = 40: T=0
     assert protocols(layout.ATR_VITALE2) == {0}  # no TD1: T=0
     assert protocols(bytes.fromhex("3B8F8001804F0CA000000306030001000000006A")) == {0, 1}
-    assert protocols(bytes.fromhex("3BD518FF8091FE1FC38073C821100A")) == {1, 15}
+    assert protocols(bytes.fromhex("3BD518FF8091FE1FC38073C821100A")) == {0, 1, 15}  # TD1=80 names T=0 too
     assert protocols(b"\x3b") == {0}

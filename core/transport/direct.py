@@ -11,7 +11,8 @@ from core.transport import Transport
 class Card(Protocol):
     """What DirectTransport needs of a card: the emulator's CardOS satisfies it."""
 
-    atr: bytes
+    @property
+    def atr(self) -> bytes: ...
 
     def process(self, raw: bytes) -> bytes: ...
 

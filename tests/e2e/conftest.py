@@ -28,7 +28,7 @@ def pcscd(pcscd_free_slots: Rig) -> Pcscd:
     """The plugin's pcscd (running, or started for the session), with no plugin card in the
     vpcd slots: vpcd takes one client per port."""
     assert pcscd_free_slots.pcscd is not None
-    return pcscd_free_slots.pcscd  # type: ignore[return-value]
+    return pcscd_free_slots.pcscd
 
 
 def _serve(card: CardOS, slot: int) -> Iterator[VpcdCard]:
