@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from core import commands, layout, tlv
@@ -13,6 +14,7 @@ from core.errors import (
     CardDefinitivelyBlocked,
     CardError,
     CodeKind,
+    LastTryNotConfirmed,
     WrongCode,
 )
 from core.layout import HolderTag, SituationTag
@@ -20,6 +22,8 @@ from core.sw import SW
 from core.transport import Transport
 
 PIN_DIGITS = (4, 8)
+# The last-try guard's answer: a fixed yes/no, or a question asked when one try is left.
+ConfirmLastTry = bool | Callable[[CodeKind], bool]
 UNBLOCK_DIGITS = 8
 
 
@@ -161,10 +165,10 @@ class CpsCard:
             out.append(CpsSituation(**_fields(raw, layout.TAG_SITUATION, SituationTag, f"situation {i + 1}")))
         return tuple(out)
 
-    def read(self, pin: str) -> CpsData:
+    def read(self, pin: str, *, confirm_last_try: ConfirmLastTry = False) -> CpsData:
         """As "Lire Carte PS": present the code porteur, then read holder and situations."""
         with self.t.transaction():
-            self.verify(pin)
+            self.verify(pin, confirm_last_try=confirm_last_try)
             return CpsData(self.read_holder(), self.read_situations())
 
     # --- codes ------------------------------------------------------------------------------
@@ -201,26 +205,50 @@ class CpsCard:
         except tlv.TlvError:
             return {}
 
-    def verify(self, pin: str) -> None:
+    def tries_left(self, kind: CodeKind) -> int | None:
+        """The tries-left query (consumes no try): 0 when blocked, None when the card won't say."""
+        ref = layout.PIN_REF_PORTEUR if kind is CodeKind.PORTEUR else layout.PIN_REF_DEBLOCAGE
+        sw = commands.verify(self.t, ref).sw
+        if sw == SW.AUTH_BLOCKED:
+            return 0
+        return swmod.tries_left(sw)
+
+    def _guard(self, kind: CodeKind, confirm: ConfirmLastTry) -> None:
+        """The last-try guard: with one try left, send no code unless the caller confirms.
+        One typo must not lock a real card."""
+        if self.tries_left(kind) == 1 and not (confirm(kind) if callable(confirm) else confirm):
+            raise LastTryNotConfirmed(kind)
+
+    def verify(self, pin: str, *, confirm_last_try: ConfirmLastTry = False) -> None:
         raw = check_pin_format(pin)
-        resp = commands.verify(self.t, layout.PIN_REF_PORTEUR, raw)
+        with self.t.transaction():
+            self._guard(CodeKind.PORTEUR, confirm_last_try)
+            resp = commands.verify(self.t, layout.PIN_REF_PORTEUR, raw)
         self._pin_result("VERIFY", resp.sw, CodeKind.PORTEUR)
 
-    def change_pin(self, old: str, new: str, confirmation: str) -> None:
+    def change_pin(
+        self, old: str, new: str, confirmation: str, *, confirm_last_try: ConfirmLastTry = False
+    ) -> None:
         raw_old = check_pin_format(old)
         raw_new = check_pin_format(new, "Le nouveau code porteur")
         if new != confirmation:
             raise BadCode("La confirmation ne correspond pas au nouveau code porteur")
-        resp = commands.change_reference_data(self.t, layout.PIN_REF_PORTEUR, raw_old, raw_new)
+        with self.t.transaction():
+            self._guard(CodeKind.PORTEUR, confirm_last_try)
+            resp = commands.change_reference_data(self.t, layout.PIN_REF_PORTEUR, raw_old, raw_new)
         self._pin_result("CHANGE REFERENCE DATA", resp.sw, CodeKind.PORTEUR)
 
-    def unblock(self, unblock_code: str, new: str, confirmation: str) -> None:
+    def unblock(
+        self, unblock_code: str, new: str, confirmation: str, *, confirm_last_try: ConfirmLastTry = False
+    ) -> None:
         """Code de déblocage + new code porteur, both checked here before anything is sent."""
         raw_code = check_unblock_format(unblock_code)
         raw_new = check_pin_format(new, "Le nouveau code porteur")
         if new != confirmation:
             raise BadCode("La confirmation ne correspond pas au nouveau code porteur")
-        resp = commands.reset_retry_counter(self.t, layout.PIN_REF_PORTEUR, raw_code, raw_new)
+        with self.t.transaction():
+            self._guard(CodeKind.DEBLOCAGE, confirm_last_try)
+            resp = commands.reset_retry_counter(self.t, layout.PIN_REF_PORTEUR, raw_code, raw_new)
         self._pin_result("RESET RETRY COUNTER", resp.sw, CodeKind.DEBLOCAGE)
 
     @staticmethod

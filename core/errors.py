@@ -67,6 +67,15 @@ class CardDefinitivelyBlocked(CardError):
         super().__init__(operation, sw, "Carte définitivement bloquée")
 
 
+class LastTryNotConfirmed(CartesimError):
+    """One try left and the caller did not confirm: no code was sent."""
+
+    def __init__(self, kind: CodeKind) -> None:
+        self.kind = kind
+        label = "du code porteur" if kind is CodeKind.PORTEUR else "du code de déblocage"
+        super().__init__(f"Dernière tentative {label} : aucun code envoyé sans confirmation")
+
+
 class CardDataError(CartesimError):
     """A file on the card is not in the expected format."""
 

@@ -86,7 +86,7 @@ def _scenario(t: Transport) -> float:
     start = time.perf_counter()
     for _ in range(3):
         with contextlib.suppress(WrongCode, CardBlocked):
-            card.verify("0000")
+            card.verify("0000", confirm_last_try=True)
     card.unblock("12345678", "4321", "4321")
     card.verify("4321")
     card.read("4321")

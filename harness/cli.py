@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import sys
 from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,8 +17,18 @@ import click
 
 from core import report
 from core.atr import detect
-from core.cps import CpsCard
-from core.errors import BadCode, CardDataError, CardError, TransportError
+from core.cps import ConfirmLastTry, CpsCard, check_unblock_format
+from core.errors import (
+    BadCode,
+    CardDataError,
+    CardDefinitivelyBlocked,
+    CardError,
+    CodeKind,
+    LastTryNotConfirmed,
+    TransportError,
+)
+from core.sw import SW
+from core.transport import Transport
 from core.vitale import VitaleCard
 from emulator import profile as profile_schema
 from emulator.bundled import resolve_profile, sample_names
@@ -28,36 +41,83 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_OK, EXIT_REFUSED, EXIT_INPUT, EXIT_NO_CARD = 0, 1, 2, 3
 
 
-def card_options(default_profile: str) -> Callable[[F], F]:
+@dataclass(frozen=True)
+class CardTarget:
+    """The card a command talks to: an emulated one from a profile, or one in a PC/SC reader."""
+
+    kind: str
+    profile: str
+    state: Path | None
+    trace: Path | None
+    reader: str | None
+    pcsc: bool
+    confirm_last_try: bool
+
+    @property
+    def in_reader(self) -> bool:
+        return self.pcsc or self.reader is not None
+
+    def open(self) -> AbstractContextManager[Transport]:
+        return open_transport(
+            self.kind, self.profile, self.state, self.trace, pcsc=self.pcsc, reader=self.reader
+        )
+
+    def confirmer(self) -> ConfirmLastTry:
+        """The last-try guard's answer: the in-process emulator puts no real card at stake;
+        in a reader, --confirm-last-try or a yes at the terminal's question."""
+        if self.confirm_last_try or not self.in_reader:
+            return True
+        return prompts.confirm_last_try
+
+
+def card_options(kind: str, default_profile: str) -> Callable[[F], F]:
+    """The options of every card command, handed to the command as one ``target``."""
+
     def wrap(f: F) -> F:
-        f = click.option(
-            "--pcsc",
-            is_flag=True,
-            help="Use a card in a PC/SC reader: the first reader holding the right kind of card.",
-        )(f)
-        f = click.option(
-            "--reader",
-            metavar="NAME",
-            help="Use the card in this PC/SC reader (exact name, or re:REGEX) instead of the emulator.",
-        )(f)
-        f = click.option(
-            "--trace",
-            type=click.Path(dir_okay=False, path_type=Path),
-            help="Append every APDU exchange to this file as JSON lines (codes redacted).",
-        )(f)
-        f = click.option(
-            "--state",
-            type=click.Path(dir_okay=False, path_type=Path),
-            help="The card's mutable state (counters, current PIN), kept between runs. "
-            "Missing file: a fresh card.",
-        )(f)
-        f = click.option(
-            "--profile",
-            default=default_profile,
-            show_default=True,
-            help="YAML card profile, or the name of a shipped sample.",
-        )(f)
-        return f
+        @functools.wraps(f)
+        def command(**kw: Any) -> Any:
+            names = ("profile", "state", "trace", "reader", "pcsc", "confirm_last_try")
+            target = CardTarget(kind, *(kw.pop(n) for n in names))
+            return f(target=target, **kw)
+
+        options = [
+            click.option(
+                "--profile",
+                default=default_profile,
+                show_default=True,
+                help="YAML card profile, or the name of a shipped sample.",
+            ),
+            click.option(
+                "--state",
+                type=click.Path(dir_okay=False, path_type=Path),
+                help="The card's mutable state (counters, current PIN), kept between runs. "
+                "Missing file: a fresh card.",
+            ),
+            click.option(
+                "--trace",
+                type=click.Path(dir_okay=False, path_type=Path),
+                help="Append every APDU exchange to this file as JSON lines (codes redacted).",
+            ),
+            click.option(
+                "--reader",
+                metavar="NAME",
+                help="Use the card in this PC/SC reader (exact name, or re:REGEX) instead of the emulator.",
+            ),
+            click.option(
+                "--pcsc",
+                is_flag=True,
+                help="Use a card in a PC/SC reader: the first reader holding the right kind of card.",
+            ),
+            click.option(
+                "--confirm-last-try",
+                is_flag=True,
+                help="With one try left on a card in a reader, send the code anyway "
+                "(otherwise asked at the terminal, refused elsewhere).",
+            ),
+        ]
+        for option in reversed(options):
+            command = option(command)
+        return command  # type: ignore[return-value]
 
     return wrap
 
@@ -88,63 +148,71 @@ def cps() -> None:
 
 
 @cps.command("read")
-@card_options("cps-roulette")
+@card_options("cps", "cps-roulette")
 @json_option
-def cps_read(
-    profile: str, state: Path | None, trace: Path | None, reader: str | None, pcsc: bool, as_json: bool
-) -> None:
+def cps_read(target: CardTarget, as_json: bool) -> None:
     """Lire CPS: present the code porteur, print the holder and situations."""
-    with open_transport("cps", profile, state, trace, pcsc=pcsc, reader=reader) as t:
+    with target.open() as t:
         pin = prompts.ask("Code porteur", prompts.ENV_PIN)
-        data = CpsCard(t).read(pin)
+        data = CpsCard(t).read(pin, confirm_last_try=target.confirmer())
     click.echo(report.to_json(data) if as_json else report.lire_cps(data), nl=False)
 
 
 @cps.command("status")
-@card_options("cps-roulette")
+@card_options("cps", "cps-roulette")
 @json_option
-def cps_status(
-    profile: str, state: Path | None, trace: Path | None, reader: str | None, pcsc: bool, as_json: bool
-) -> None:
+def cps_status(target: CardTarget, as_json: bool) -> None:
     """Tries left for the code porteur and the code de déblocage (consumes no try)."""
-    with open_transport("cps", profile, state, trace, pcsc=pcsc, reader=reader) as t:
+    with target.open() as t:
         s = CpsCard(t).status()
     click.echo(report.status_json(s) if as_json else report.status(s), nl=False)
 
 
 @cps.command("verify")
-@card_options("cps-roulette")
-def cps_verify(profile: str, state: Path | None, trace: Path | None, reader: str | None, pcsc: bool) -> None:
+@card_options("cps", "cps-roulette")
+def cps_verify(target: CardTarget) -> None:
     """Present the code porteur."""
-    with open_transport("cps", profile, state, trace, pcsc=pcsc, reader=reader) as t:
-        CpsCard(t).verify(prompts.ask("Code porteur", prompts.ENV_PIN))
+    with target.open() as t:
+        pin = prompts.ask("Code porteur", prompts.ENV_PIN)
+        CpsCard(t).verify(pin, confirm_last_try=target.confirmer())
     click.echo("Code porteur correct")
 
 
 @cps.command("change-pin")
-@card_options("cps-roulette")
-def cps_change_pin(
-    profile: str, state: Path | None, trace: Path | None, reader: str | None, pcsc: bool
-) -> None:
+@card_options("cps", "cps-roulette")
+def cps_change_pin(target: CardTarget) -> None:
     """Change the code porteur: current code, new code, confirmation."""
-    with open_transport("cps", profile, state, trace, pcsc=pcsc, reader=reader) as t:
+    with target.open() as t:
         old = prompts.ask("Code porteur actuel", prompts.ENV_PIN)
-        new = prompts.ask("Nouveau code porteur", prompts.ENV_NEW_PIN)
+        new = prompts.ask_new_pin()
         confirm = prompts.ask("Confirmation du nouveau code porteur", prompts.ENV_NEW_PIN)
-        CpsCard(t).change_pin(old, new, confirm)
+        CpsCard(t).change_pin(old, new, confirm, confirm_last_try=target.confirmer())
     click.echo("Code porteur modifié")
 
 
 @cps.command("unblock")
-@card_options("cps-roulette")
-def cps_unblock(profile: str, state: Path | None, trace: Path | None, reader: str | None, pcsc: bool) -> None:
-    """Unblock: code de déblocage (8 digits), new code porteur, confirmation."""
-    with open_transport("cps", profile, state, trace, pcsc=pcsc, reader=reader) as t:
-        code = prompts.ask("Code de déblocage", prompts.ENV_UNBLOCK)
-        new = prompts.ask("Nouveau code porteur", prompts.ENV_NEW_PIN)
+@card_options("cps", "cps-roulette")
+@json_option
+def cps_unblock(target: CardTarget, as_json: bool) -> None:
+    """Unblock, as CPS-Gestion does: code de déblocage (8 digits), new code porteur (4 to 8
+    digits), confirmation; then "Lire CPS" with the new code."""
+    with target.open() as t:
+        card = CpsCard(t)
+        left = card.tries_left(CodeKind.DEBLOCAGE)
+        if left == 0:  # no unblock can succeed: say so before asking for anything
+            raise CardDefinitivelyBlocked("tries-left query", SW.AUTH_BLOCKED)
+        label = "Code de déblocage" + (f" (reste {left} tentative(s))" if left is not None else "")
+        code = prompts.ask(label, prompts.ENV_UNBLOCK)
+        check_unblock_format(code)  # refused here, before anything is sent
+        new = prompts.ask_new_pin()
         confirm = prompts.ask("Confirmation du nouveau code porteur", prompts.ENV_NEW_PIN)
-        CpsCard(t).unblock(code, new, confirm)
-    click.echo("Carte débloquée")
+        if new != confirm:
+            raise BadCode("La confirmation ne correspond pas au nouveau code porteur")
+        prompts.progress("Recyclage en cours…")
+        card.unblock(code, new, confirm, confirm_last_try=target.confirmer())
+        prompts.progress("Carte débloquée")
+        data = card.read(new, confirm_last_try=True)  # the code just set: no typo possible
+    click.echo(report.to_json(data) if as_json else report.lire_cps(data), nl=False)
 
 
 # --- vitale ------------------------------------------------------------------------------------
@@ -154,7 +222,7 @@ def vitale() -> None:
 
 
 @vitale.command("read")
-@card_options("vitale-famille")
+@card_options("vitale", "vitale-famille")
 @json_option
 @click.option(
     "--date",
@@ -162,18 +230,10 @@ def vitale() -> None:
     type=click.DateTime(formats=["%Y-%m-%d"]),
     help="Date at which AMO rights are checked (default: today).",
 )
-def vitale_read(
-    profile: str,
-    state: Path | None,
-    trace: Path | None,
-    reader: str | None,
-    pcsc: bool,
-    as_json: bool,
-    on: dt.datetime | None,
-) -> None:
+def vitale_read(target: CardTarget, as_json: bool, on: dt.datetime | None) -> None:
     """Lire Carte Vitale: insured person, beneficiaries and AMO rights."""
     today = on.date() if on else dt.date.today()
-    with open_transport("vitale", profile, state, trace, pcsc=pcsc, reader=reader) as t:
+    with target.open() as t:
         data = VitaleCard(t).read()
     click.echo(report.vitale_json(data, today) if as_json else report.vitale(data, today), nl=False)
 
@@ -319,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, BadCode) as e:
         click.echo(f"cartesim: {e}", err=True)
         return EXIT_INPUT
-    except (CardError, CardDataError) as e:
+    except (CardError, CardDataError, LastTryNotConfirmed) as e:
         click.echo(str(e), err=True)
         return EXIT_REFUSED
     except TransportError as e:

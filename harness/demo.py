@@ -39,7 +39,7 @@ def run(t: Transport, say: Callable[[str], None], unblock_code: str, new_pin: st
     say(f"Code porteur : reste {st.pin_tries_left} tentative(s)")
     for n, wrong in enumerate(WRONG_CODES, 1):
         try:
-            card.verify(wrong)
+            card.verify(wrong, confirm_last_try=True)  # the lockout is the point
         except (WrongCode, CardBlocked) as e:
             say(f"[{n}] Code porteur : {_mask(wrong)}  ->  {e}")
         else:

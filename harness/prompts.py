@@ -9,7 +9,8 @@ import getpass
 import os
 import sys
 
-from core.errors import BadCode
+from core.cps import check_pin_format
+from core.errors import BadCode, CodeKind
 
 ENV_PIN = "CARTESIM_PIN"
 ENV_UNBLOCK = "CARTESIM_UNBLOCK_CODE"
@@ -25,3 +26,27 @@ def ask(prompt: str, env: str | None) -> str:
     if not line:
         raise BadCode(f"{prompt} : rien sur l'entrée standard (une ligne par code, ou {env})")
     return line.strip()
+
+
+def ask_new_pin() -> str:
+    """The new code porteur, checked (4 to 8 digits) as soon as it is typed."""
+    new = ask("Nouveau code porteur (4 à 8 chiffres)", ENV_NEW_PIN)
+    check_pin_format(new, "Le nouveau code porteur")
+    return new
+
+
+def progress(message: str) -> None:
+    """A progress line for the person at the terminal; on stderr so stdout stays the result."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def confirm_last_try(kind: CodeKind) -> bool:
+    """Asked when one try is left on a card in a reader; only a terminal can say yes."""
+    if not sys.stdin.isatty():
+        return False
+    print(
+        f"Attention : il ne reste qu'une tentative pour le {kind.value}. Un code erroné bloquerait la carte.",
+        file=sys.stderr,
+    )
+    answer = input("Envoyer le code quand même ? [o/N] ")
+    return answer.strip().lower() in ("o", "oui", "y", "yes")

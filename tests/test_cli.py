@@ -116,7 +116,8 @@ def test_trace_redacts_codes(tmp_path: Path) -> None:
     r = run("-vv", "cps", "read", "--profile", ROULETTE, "--trace", str(trace), env={"CARTESIM_PIN": "1234"})
     assert r.returncode == 0
     lines = [json.loads(x) for x in trace.read_text().splitlines()]
-    assert lines[0]["command"] == "0020000104********"
+    assert lines[0]["command"] == "00200001"  # the last-try guard's tries-left query
+    assert lines[1]["command"] == "0020000104********"
     assert {"time", "command", "response", "duration_us"} <= set(lines[0])
     assert not any("31323334" in x["command"] for x in lines)
     assert "1234" not in r.stderr

@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from core.cps import CpsCard
-from core.errors import BadCode, CardBlocked, CardDefinitivelyBlocked, CodeKind, WrongCode
+from core.errors import (
+    BadCode,
+    CardBlocked,
+    CardDefinitivelyBlocked,
+    CodeKind,
+    LastTryNotConfirmed,
+    WrongCode,
+)
+from core.trace import ListTracer
 from core.transport import Transport
 from core.transport.direct import DirectTransport
 from emulator.cardos import CardOS
@@ -135,7 +143,7 @@ def test_last_try_profile_and_blocked_profile() -> None:
 
 
 # --- the engine over DirectTransport -----------------------------------------------------------
-def test_engine_lockout_and_unblock(cps_transport: Transport) -> None:
+def test_engine_lockout_and_unblock(cps_transport: Transport, apdu_trace: ListTracer) -> None:
     card = CpsCard(cps_transport)
     with pytest.raises(WrongCode) as e:
         card.verify("0000")
@@ -146,8 +154,14 @@ def test_engine_lockout_and_unblock(cps_transport: Transport) -> None:
     )
     with pytest.raises(WrongCode):
         card.verify("0000")
+    sent = len(apdu_trace)
+    with pytest.raises(LastTryNotConfirmed, match="Dernière tentative du code porteur"):
+        card.verify("0000")  # one try left: the guard sends no code without a yes
+    assert [ex.command for ex in apdu_trace[sent:]] == ["00200001"]  # only the tries-left query
+    asked: list[CodeKind] = []
     with pytest.raises(CardBlocked, match=r"^Carte bloquée$"):
-        card.verify("0000")
+        card.verify("0000", confirm_last_try=lambda kind: asked.append(kind) or True)
+    assert asked == [CodeKind.PORTEUR]
     st = card.status()
     assert st.blocked
     assert not st.definitively_blocked
@@ -192,3 +206,15 @@ def test_engine_refuses_bad_input_before_touching_the_card(
     assert sent == []
     assert code not in str(e.value)
     assert new not in str(e.value)
+
+
+def test_unblock_last_try_guard(cartesim: CardFactory) -> None:
+    inserted = cartesim.insert("cps-blocked")
+    assert inserted.os.unblock is not None
+    inserted.os.unblock.tries_left = 1
+    card = CpsCard(inserted.transport)
+    with pytest.raises(LastTryNotConfirmed, match="Dernière tentative du code de déblocage"):
+        card.unblock("00000000", "4321", "4321")
+    assert inserted.os.unblock.tries_left == 1  # nothing was sent
+    with pytest.raises(CardDefinitivelyBlocked):
+        card.unblock("00000000", "4321", "4321", confirm_last_try=True)

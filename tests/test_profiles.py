@@ -54,7 +54,7 @@ def test_every_shipped_profile_reads_back(path: Path, cartesim: CardFactory) -> 
         st = card.status()
         assert st.pin_tries_left == (p.pin.tries_max if p.pin.tries_left is None else p.pin.tries_left)
         if not st.blocked:
-            data = card.read(p.pin.code)
+            data = card.read(p.pin.code, confirm_last_try=True)
             assert len(data.situations) == len(p.situations)
             for i, (got, want) in enumerate(zip(data.situations, p.situations, strict=True)):
                 assert got.numero == str(i + 1)

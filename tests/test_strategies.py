@@ -27,7 +27,7 @@ def test_any_cps_profile_reads_back(p: CpsProfile) -> None:
     assert st.pin_tries_left == p.pin.tries_left
     assert st.unblock_uses_left == p.unblock.uses_left
     if p.pin.tries_left:
-        data = card.read(p.pin.code)
+        data = card.read(p.pin.code, confirm_last_try=True)
         assert [s.raison_structure for s in data.situations] == [s.raison_structure for s in p.situations]
         assert [s.numero_remplacant for s in data.situations] == [s.numero_remplacant for s in p.situations]
 

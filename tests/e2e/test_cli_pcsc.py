@@ -67,10 +67,11 @@ def test_cli_through_pcscd(emulate: subprocess.Popen[str], tmp_path: Path) -> No
     ):
         r = run("cps", "verify", "--pcsc", stdin="0000\n")
         assert (r.returncode, r.stderr.strip()) == (1, expected)
-    r = run("cps", "verify", "--reader", "re:PCD 00 00$", stdin="0000\n")
+    r = run("cps", "verify", "--reader", "re:PCD 00 00$", "--confirm-last-try", stdin="0000\n")
     assert (r.returncode, r.stderr.strip()) == (1, "Carte bloquée")
     r = run("cps", "unblock", "--pcsc", stdin="12345678\n4321\n4321\n")
     assert r.returncode == 0, r.stderr
+    assert r.stdout == (DATA / "lire-cps-roulette.golden.txt").read_text(encoding="utf-8")
     r = run("vitale", "read", "--pcsc", "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["assure"]["nom"] == "DUPONT"
@@ -165,3 +166,47 @@ def test_opensc_lists_both_readers_with_cards(emulate: subprocess.Popen[str]) ->
     lines = [line for line in r.stdout.splitlines() if "Virtual PCD" in line]
     assert len(lines) == 2, r.stdout
     assert all(line.split()[1] == "Yes" for line in lines), r.stdout
+
+
+# --- the last-try guard, on a card in a reader ---------------------------------------------------
+@pytest.fixture
+def last_try_card(pcscd_free_slots: Rig) -> Iterator[None]:
+    proc = subprocess.Popen(
+        [*CLI, "emulate", "cps-last-try"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        _wait_for({CPS_READER: "cps"})
+        yield
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+        from core.transport.pcsc import wait_reader
+
+        wait_reader(CPS_READER, present=False, timeout=5.0)
+
+
+def _pin_tries_left() -> int:
+    return json.loads(run("cps", "status", "--pcsc", "--json").stdout)["pin_tries_left"]
+
+
+def test_last_try_guard_in_a_reader(last_try_card: None) -> None:
+    import pexpect
+
+    r = run("cps", "verify", "--pcsc", stdin="0000\n")
+    assert (r.returncode, r.stderr.strip()) == (
+        1,
+        "Dernière tentative du code porteur : aucun code envoyé sans confirmation",
+    )
+    assert _pin_tries_left() == 1
+    child = pexpect.spawn(CLI[0], [*CLI[1:], "cps", "verify", "--pcsc"], encoding="utf-8", timeout=20)
+    child.expect_exact("Code porteur : ")
+    child.sendline("0000")
+    child.expect_exact("Envoyer le code quand même ? [o/N] ")
+    child.sendline("n")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 1
+    assert _pin_tries_left() == 1  # the typo was never sent
+    r = run("cps", "verify", "--pcsc", "--confirm-last-try", stdin="1234\n")
+    assert (r.returncode, r.stdout.strip()) == (0, "Code porteur correct")
+    assert _pin_tries_left() == 3

@@ -78,7 +78,7 @@ def test_lockout_then_unblock(cps_pcsc: pcsc.PcscTransport) -> None:
             cps.verify("0000")
         assert (wrong.value.sw, wrong.value.tries_left) == (expected_sw, left)
     with pytest.raises(CardBlocked) as blocked:
-        cps.verify("0000")
+        cps.verify("0000", confirm_last_try=True)
     assert blocked.value.sw == SW.AUTH_BLOCKED == 0x6983
     with pytest.raises(CardBlocked):
         cps.verify(PIN)  # the right code no longer helps
