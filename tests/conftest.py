@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from core.transport.direct import DirectTransport
 from emulator.cardos import CardOS
 from harness.session import emulated_card
+
+# HYPOTHESIS_PROFILE=thorough: ten times the examples (and ≥ 5,000 model-based steps).
+settings.register_profile("thorough", max_examples=1000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 ROOT = Path(__file__).resolve().parent.parent
 CARDS = ROOT / "fixtures" / "cards"
@@ -33,3 +40,12 @@ def vitale_os() -> CardOS:
 @pytest.fixture
 def cps_t(cps_os: CardOS) -> DirectTransport:
     return DirectTransport(cps_os)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the figures of the model-based test (HYPOTHESIS_PROFILE=thorough: ≥ 5,000 steps)."""
+    model = sys.modules.get("tests.test_model")
+    if model is not None and model.STEPS["count"]:
+        terminalreporter.write_line(
+            f"cartesim model-based test: {model.STEPS['count']} APDU steps checked against the reference model"
+        )
