@@ -328,6 +328,24 @@ def bench_cmd(as_json: bool, seconds: float) -> None:
     click.echo(json.dumps(asdict(figures), indent=2) if as_json else bench.table(figures), nl=not as_json)
 
 
+@cli.command("fuzz")
+@click.option("--cases", default=100_000, show_default=True, help="How many APDUs to send in all.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the generator (runs are reproducible).")
+def fuzz_cmd(cases: int, seed: int) -> None:
+    """Fuzz the card OS: arbitrary bytes and well-formed but wrong APDUs against each card model."""
+    from harness import fuzz
+
+    result = fuzz.run(cases, seed)
+    models = ", ".join(f"{k} {v}" for k, v in result.per_model.items())
+    click.echo(
+        f"fuzz: {result.cases} cases ({models}) in {result.seconds:.1f} s, {len(result.failures)} failure(s)"
+    )
+    for failure in result.failures[:20]:
+        click.echo(f"  {failure}")
+    if result.failures:
+        raise SystemExit(EXIT_REFUSED)
+
+
 # --- profiles ----------------------------------------------------------------------------------
 @cli.group("profile")
 def profile_group() -> None:
