@@ -223,3 +223,12 @@ def test_alias_bomb_refused_quickly(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="No such file"):
         load_profile(tmp_path / "nope.yaml")
+
+
+def test_tens_of_megabytes_refused_without_reading_them(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yaml"
+    with path.open("wb") as f:
+        f.write(b"type: cps\n")
+        f.truncate(40 * 1024 * 1024)  # 40 MB, sparse
+    with pytest.raises(InputError, match="larger than 1024 KiB"):
+        load_profile(path)
