@@ -346,6 +346,20 @@ def fuzz_cmd(cases: int, seed: int) -> None:
         raise SystemExit(EXIT_REFUSED)
 
 
+@cli.command("crash-test")
+@click.option("--kills", default=200, show_default=True, help="How many times to kill -9 the emulator.")
+@click.option("--seed", default=0, show_default=True)
+def crash_test_cmd(kills: int, seed: int) -> None:
+    """kill -9 `cartesim emulate --state` during a storm of wrong codes and unblocks; check that
+    the state always loads and never grants more tries than the card had left (needs pcscd)."""
+    from harness import crashtest
+
+    result = crashtest.run(kills, seed, say=lambda m: click.echo(m, err=True))
+    click.echo(crashtest.summary(result))
+    if result.violations:
+        raise SystemExit(EXIT_REFUSED)
+
+
 # --- profiles ----------------------------------------------------------------------------------
 @cli.group("profile")
 def profile_group() -> None:

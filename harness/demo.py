@@ -67,12 +67,9 @@ def _through_pcscd() -> Iterator[tuple[Transport, str]]:
     """pcscd (running, or started here) with the sample card served in vpcd slot 0."""
     from core.transport.pcsc import PcscTransport, wait_reader
     from emulator.vpcd import VpcdCard
-    from harness.pcscd import Pcscd, PcscdUnavailable, vpcd_reader
+    from harness.pcscd import Pcscd, vpcd_reader
 
-    try:
-        daemon = Pcscd().start()
-    except PcscdUnavailable as e:
-        raise NoService(str(e)) from None
+    daemon = Pcscd().start()  # PcscdUnavailable is a NoService: the caller falls back
     reader = vpcd_reader(0)
     try:
         with VpcdCard.for_slot(emulated_card(SAMPLE), 0) as served:

@@ -17,6 +17,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import IO
 
+from core.errors import NoService
+
 log = logging.getLogger(__name__)
 
 PCSCD_PACKAGE = "pcscd"
@@ -34,8 +36,9 @@ SOCKET_POLL = 0.01  # before pcscd's socket exists PC/SC cannot notify us: poll,
 LOG_TAIL = 2000
 
 
-class PcscdUnavailable(RuntimeError):
-    """pcscd with the vpcd readers cannot be had here; the message says why in one line."""
+class PcscdUnavailable(NoService):
+    """pcscd with the vpcd readers cannot be had here; the message says why in one line.
+    A NoService, so the CLI answers it with exit code 3 like any missing PC/SC service."""
 
 
 def vpcd_reader(slot: int = 0) -> str:
