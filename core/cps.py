@@ -167,14 +167,14 @@ class CpsCard:
 
     def read(self, pin: str, *, confirm_last_try: ConfirmLastTry = False) -> CpsData:
         """As "Lire Carte PS": present the code porteur, then read holder and situations."""
-        with self.t.transaction():
+        with self.t.operation("Lire CPS"), self.t.transaction():
             self.verify(pin, confirm_last_try=confirm_last_try)
             return CpsData(self.read_holder(), self.read_situations())
 
     # --- codes ------------------------------------------------------------------------------
     def status(self) -> PinStatus:
         """Tries-left queries (they never consume a try), plus cartesim's counters if present."""
-        with self.t.transaction():
+        with self.t.operation("état des codes"), self.t.transaction():
             pin_sw = commands.verify(self.t, layout.PIN_REF_PORTEUR).sw
             pin_info = self._pin_info(layout.PIN_REF_PORTEUR)
             unblock_sw = commands.verify(self.t, layout.PIN_REF_DEBLOCAGE).sw
@@ -221,7 +221,7 @@ class CpsCard:
 
     def verify(self, pin: str, *, confirm_last_try: ConfirmLastTry = False) -> None:
         raw = check_pin_format(pin)
-        with self.t.transaction():
+        with self.t.operation("présentation du code porteur"), self.t.transaction():
             self._guard(CodeKind.PORTEUR, confirm_last_try)
             resp = commands.verify(self.t, layout.PIN_REF_PORTEUR, raw)
         self._pin_result("VERIFY", resp.sw, CodeKind.PORTEUR)
@@ -233,7 +233,7 @@ class CpsCard:
         raw_new = check_pin_format(new, "Le nouveau code porteur")
         if new != confirmation:
             raise BadCode("La confirmation ne correspond pas au nouveau code porteur")
-        with self.t.transaction():
+        with self.t.operation("changement du code porteur"), self.t.transaction():
             self._guard(CodeKind.PORTEUR, confirm_last_try)
             resp = commands.change_reference_data(self.t, layout.PIN_REF_PORTEUR, raw_old, raw_new)
         self._pin_result("CHANGE REFERENCE DATA", resp.sw, CodeKind.PORTEUR)
@@ -246,7 +246,7 @@ class CpsCard:
         raw_new = check_pin_format(new, "Le nouveau code porteur")
         if new != confirmation:
             raise BadCode("La confirmation ne correspond pas au nouveau code porteur")
-        with self.t.transaction():
+        with self.t.operation("déblocage"), self.t.transaction():
             self._guard(CodeKind.DEBLOCAGE, confirm_last_try)
             resp = commands.reset_retry_counter(self.t, layout.PIN_REF_PORTEUR, raw_code, raw_new)
         self._pin_result("RESET RETRY COUNTER", resp.sw, CodeKind.DEBLOCAGE)

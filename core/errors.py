@@ -29,7 +29,20 @@ class NoCard(TransportError):
 
 
 class CardRemoved(TransportError):
-    pass
+    """The card left the reader. An emulated card pulled out by a fault may come back by itself
+    after ``reinsert_after`` seconds."""
+
+    def __init__(self, message: str = "Carte retirée", reinsert_after: float | None = None) -> None:
+        super().__init__(message)
+        self.reinsert_after = reinsert_after
+
+
+class CardMute(TransportError):
+    """The card does not answer."""
+
+
+class LinkDropped(TransportError):
+    """The connection to the card dropped (vpcd): a power loss; the card comes back by itself."""
 
 
 # --- the card said no (CLI exit 1) -----------------------------------------------------------

@@ -118,7 +118,7 @@ class VitaleCard:
         self.t = transport
 
     def read(self) -> VitaleData:
-        with self.t.transaction():
+        with self.t.operation("Lire Carte Vitale"), self.t.transaction():
             commands.select_mf(self.t)
             ident = _template(
                 commands.read_binary(self.t, sfi=layout.SFI_VITALE_IDENTITY),

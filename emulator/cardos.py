@@ -15,6 +15,7 @@ from core import layout, tlv
 from core.apdu import ApduFormatError, CommandApdu
 from core.atr import protocols
 from core.sw import SW, SW1_MORE_DATA, SW1_WRONG_LE
+from emulator.faults import FaultPlan
 from emulator.fs import DF, EF, fci
 from emulator.pin import Pin, UnblockCode
 
@@ -37,6 +38,8 @@ class CardOS:
     unblock: UnblockCode | None = None
     # Called whenever persistent state (codes, counters) changes, before the answer leaves.
     on_persist: Callable[[], None] | None = None
+    # Faults from the profile; they may raise the transport errors of core.errors on purpose.
+    faults: FaultPlan | None = None
     current: DF | EF = field(init=False)
     _pending: bytes = field(init=False, default=b"")
     t0: bool = field(init=False)
@@ -62,6 +65,10 @@ class CardOS:
 
     # --- entry point ------------------------------------------------------------------------
     def process(self, raw: bytes) -> bytes:
+        if self.faults is not None:
+            injected = self.faults.before()
+            if injected is not None:
+                return injected
         try:
             data, sw = self._process(bytes(raw))
         except Exception:  # a card never crashes; tests assert this path is never taken

@@ -95,6 +95,38 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Fault(_Model):
+    """A fault the card commits once, on the Nth APDU it receives (counted from its start, power
+    cycles included). Exactly one action: status_word, delay_ms, mute, remove or drop_connection."""
+
+    apdu: int = Field(ge=1, description="1 for the first APDU the card receives")
+    status_word: Annotated[str, StringConstraints(pattern=r"^[0-9A-Fa-f]{4}$")] | None = Field(
+        None, description="answer this status word instead (the command is not executed)"
+    )
+    delay_ms: int | None = Field(None, ge=1, le=60_000, description="answer after this delay")
+    mute: bool = Field(False, description="never answer this APDU (the card stays in the reader)")
+    remove: bool = Field(False, description="the card is pulled out as this APDU arrives")
+    reinsert_after_ms: int | None = Field(
+        None, ge=0, le=600_000, description="with remove: the card comes back after this delay"
+    )
+    drop_connection: bool = Field(False, description="vpcd's connection drops (a power loss)")
+
+    @model_validator(mode="after")
+    def _one_action(self) -> Fault:
+        actions = [
+            self.status_word is not None,
+            self.delay_ms is not None,
+            self.mute,
+            self.remove,
+            self.drop_connection,
+        ]
+        if sum(actions) != 1:
+            raise ValueError("give exactly one of status_word, delay_ms, mute, remove, drop_connection")
+        if self.reinsert_after_ms is not None and not self.remove:
+            raise ValueError("reinsert_after_ms goes with remove")
+        return self
+
+
 # --- CPS --------------------------------------------------------------------------------------
 class Holder(_Model):
     """Informations sur le professionnel."""
@@ -181,6 +213,7 @@ class CpsProfile(_Model):
     pin: PinCounters
     unblock: UnblockCounters
     mise_a_jour: UpdateRecord = UpdateRecord()
+    faults: list[Fault] = Field(default_factory=list, max_length=64)
 
 
 # --- Vitale -----------------------------------------------------------------------------------
@@ -230,6 +263,7 @@ class VitaleProfile(_Model):
     type_carte: _code(1) = "0"  # type: ignore[valid-type]
     assure: Insured
     beneficiaires: list[Beneficiary] = Field(min_length=1, max_length=6)
+    faults: list[Fault] = Field(default_factory=list, max_length=64)
 
 
 Profile = Annotated[CpsProfile | VitaleProfile, Field(discriminator="type")]

@@ -20,6 +20,7 @@ from contextlib import contextmanager, suppress
 from typing import Protocol
 
 from core.apdu import redact_hex
+from core.errors import CardMute, CardRemoved, LinkDropped
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ _CONTROL_NAMES = {CTRL_POWER_OFF: "power off", CTRL_POWER_ON: "power on", CTRL_R
 
 BACKOFF_START = 0.05
 BACKOFF_MAX = 1.0
+MUTE_SECONDS = 2.0  # how long a mute card keeps vpcd waiting before the link drops
 CONNECT_TIMEOUT = 2.0  # a remote vpcd host that drops SYNs must not hang stop()
 
 _LENGTH = struct.Struct(">H")
@@ -124,6 +126,16 @@ class VpcdCard:
         with self._lock:
             self._inserted = True
             self._wake.set()
+
+    def _pulled_out(self, reinsert_after: float | None) -> None:
+        log.info("vpcd %s: card removed (fault)", self.address)
+        with self._lock:
+            self._inserted = False
+            self._wake.set()
+        if reinsert_after is not None:
+            timer = threading.Timer(reinsert_after, self.insert)
+            timer.daemon = True
+            timer.start()
 
     def wait_connected(self, timeout: float | None = None) -> bool:
         """True once the TCP connection to vpcd is up (vpcd may not have polled the card yet)."""
@@ -230,7 +242,20 @@ class VpcdCard:
                 if reply is None:
                     continue
             else:
-                reply = card.process(payload)
+                try:
+                    reply = card.process(payload)
+                except CardRemoved as e:  # a fault pulled the card out: no answer, no reconnection
+                    self._pulled_out(e.reinsert_after)
+                    raise _Closed from None
+                except LinkDropped:  # a fault dropped the link: the run loop reconnects
+                    log.info("vpcd %s: connection dropped (fault)", self.address)
+                    raise _Closed from None
+                except CardMute:
+                    # A mute card keeps vpcd (and so pcscd) waiting: give up after a while,
+                    # as a reader would, by dropping the link; the card comes back unpowered.
+                    log.info("vpcd %s: card mute for %.1f s (fault)", self.address, MUTE_SECONDS)
+                    self._wake.wait(MUTE_SECONDS)
+                    raise _Closed from None
                 if debug:
                     log.debug("%s C: %s R: %s", self.address, redact_hex(payload), reply.hex().upper())
             sock.sendall(_LENGTH.pack(len(reply)) + reply)

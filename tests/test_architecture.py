@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-CORE_LEAVES = {"core.apdu", "core.sw", "core.tlv", "core.layout", "core.atr", "core.codes"}
+CORE_LEAVES = {"core.apdu", "core.sw", "core.tlv", "core.layout", "core.atr", "core.codes", "core.errors"}
 
 
 def _imports(path: Path) -> set[str]:

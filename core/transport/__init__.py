@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from core.apdu import INS_GET_RESPONSE, CommandApdu, ResponseApdu
-from core.errors import CardDataError
+from core.errors import CardDataError, TransportError
 from core.sw import SW1_MORE_DATA, SW1_WRONG_LE
 from core.trace import Tracer, make_exchange
 
@@ -24,6 +24,8 @@ class Transport(ABC):
 
     def __init__(self) -> None:
         self.tracers: list[Tracer] = []
+        self.apdu_count = 0  # APDUs sent so far: errors name the one that failed
+        self._operation: str | None = None
 
     @property
     @abstractmethod
@@ -46,16 +48,38 @@ class Transport(ABC):
         """Hold the card for a multi-APDU operation (PC/SC: an exclusive transaction)."""
         yield
 
+    @contextmanager
+    def operation(self, name: str) -> Iterator[None]:
+        """Name what the next APDUs are for, so that an error can say which operation failed."""
+        outer, self._operation = self._operation, self._operation or name
+        try:
+            yield
+        finally:
+            self._operation = outer
+
     def transmit(self, command: bytes) -> bytes:
-        """One raw exchange, traced."""
+        """One raw exchange, traced. A transport error names the operation and the APDU."""
+        self.apdu_count += 1
         if not self.tracers:
-            return self._exchange(command)
+            return self._located(command)
         started, t0 = time.time(), time.perf_counter_ns()
-        response = self._exchange(command)
+        response = self._located(command)
         ex = make_exchange(command, response, started, time.perf_counter_ns() - t0)
         for tracer in self.tracers:
             tracer(ex)
         return response
+
+    def _located(self, command: bytes) -> bytes:
+        try:
+            return self._exchange(command)
+        except TransportError as e:
+            where = f"{self._operation}, " if self._operation else ""
+            header = command[:4].hex(" ").upper()
+            e.args = (
+                f"{e.args[0] if e.args else e} ({where}APDU n°{self.apdu_count} : {header})",
+                *e.args[1:],
+            )
+            raise
 
     def send(self, cmd: CommandApdu) -> ResponseApdu:
         """Send a command and apply the T=0 rules until the card gives its final answer."""

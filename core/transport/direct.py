@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import Protocol
 
-from core.errors import CardRemoved
+from core.errors import CardRemoved, LinkDropped
 from core.transport import Transport
 
 
@@ -23,8 +24,13 @@ class DirectTransport(Transport):
     def __init__(self, card: Card) -> None:
         super().__init__()
         self.card: Card | None = card
+        self._out: Card | None = None  # a card pulled out by a fault, back at _back_at
+        self._back_at: float | None = None
 
     def _card(self) -> Card:
+        back = self._out is not None and self._back_at is not None and time.monotonic() >= self._back_at
+        if self.card is None and back and self._out is not None:
+            self.insert(self._out)
         if self.card is None:
             raise CardRemoved("Carte retirée")
         return self.card
@@ -34,7 +40,16 @@ class DirectTransport(Transport):
         return self._card().atr
 
     def _exchange(self, command: bytes) -> bytes:
-        return self._card().process(command)
+        card = self._card()
+        try:
+            return card.process(command)
+        except CardRemoved as e:  # the card was pulled out (an injected fault)
+            self.card, self._out = None, card
+            self._back_at = None if e.reinsert_after is None else time.monotonic() + e.reinsert_after
+            raise
+        except LinkDropped:  # a power loss: the card is back at once, unpowered
+            card.reset()
+            raise
 
     def power_cycle(self) -> None:
         self._card().reset()
@@ -44,4 +59,4 @@ class DirectTransport(Transport):
 
     def insert(self, card: Card) -> None:
         card.reset()
-        self.card = card
+        self.card, self._out, self._back_at = card, None, None

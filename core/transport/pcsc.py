@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from core.atr import protocols
-from core.errors import CardRemoved, NoCard, NoReader, NoService, TransportError
+from core.errors import CardMute, CardRemoved, NoCard, NoReader, NoService, TransportError
 from core.transport import Transport
 
 try:
@@ -307,14 +307,18 @@ class PcscTransport(Transport):
 
     def _exchange(self, command: bytes) -> bytes:
         hr, response = scard.SCardTransmit(self._handle(), self._protocol, list(command))
-        if hr == scard.SCARD_S_SUCCESS:
-            return bytes(response)
         if hr == scard.SCARD_W_RESET_CARD:
             self._acknowledge_reset()
             hr, response = scard.SCardTransmit(self._handle(), self._protocol, list(command))
-            if hr == scard.SCARD_S_SUCCESS:
-                return bytes(response)
-        raise self._error(hr, "échange")
+        if hr != scard.SCARD_S_SUCCESS:
+            raise self._error(hr, "échange")
+        if len(response) < 2:
+            # No status word: vpcd lost its card mid-command (a real reader reports an error).
+            hr, *_ = scard.SCardStatus(self._handle())
+            if hr != scard.SCARD_S_SUCCESS:
+                raise self._error(hr, "échange")
+            raise CardMute("La carte n'a pas répondu")
+        return bytes(response)
 
     def power_cycle(self) -> None:
         hr, proto = scard.SCardReconnect(self._handle(), self._share, self._mask, scard.SCARD_UNPOWER_CARD)
