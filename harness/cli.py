@@ -34,6 +34,9 @@ from emulator import profile as profile_schema
 from emulator.bundled import resolve_profile, sample_names
 from emulator.errors import InputError
 from harness import prompts
+from harness.cli_card import card
+from harness.cli_replay import replay_cmd
+from harness.cli_scenario import scenario
 from harness.session import open_transport
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -285,19 +288,50 @@ def _vpcd_address(value: str) -> tuple[str, int]:
     show_default=True,
     help="vpcd address of slot 0; slot N uses port + N.",
 )
-def emulate_cmd(profiles: tuple[str, ...], state_dir: Path | None, vpcd: str) -> None:
+@click.option(
+    "--state-file",
+    "state_files",
+    multiple=True,
+    metavar="SLOT=FILE",
+    help="Start slot SLOT from this saved state (e.g. from `cartesim card save-state`); read, never "
+    "written. Repeatable.",
+)
+@click.option(
+    "--control",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Control socket for `cartesim card` (default: $CARTESIM_CONTROL, else "
+    "$XDG_RUNTIME_DIR/cartesim/control.sock, else /tmp/cartesim-UID/control.sock).",
+)
+def emulate_cmd(
+    profiles: tuple[str, ...],
+    state_dir: Path | None,
+    vpcd: str,
+    state_files: tuple[str, ...],
+    control: Path | None,
+) -> None:
     """Put emulated cards in the vpcd readers, one per slot in order, until SIGINT/SIGTERM.
 
     `cartesim emulate cps-roulette vitale-famille` puts the CPS in "Virtual PCD 00 00" and the
     Vitale in "Virtual PCD 00 01", like the two-slot readers used with SESAM-Vitale.
     """
-    from harness.emulate import run_emulation
+    from harness.control import control_socket
+    from harness.emulate import parse_state_files, run_emulation
 
     try:
         host, port = _vpcd_address(vpcd)
     except click.BadParameter as e:
         raise InputError("--vpcd", "", str(e.message)) from None
-    run_emulation(list(profiles), state_dir, host, port, say=lambda m: click.echo(m, err=True))
+    socket_path, optional = control_socket(control)
+    run_emulation(
+        list(profiles),
+        state_dir,
+        host,
+        port,
+        say=lambda m: click.echo(m, err=True),
+        control=socket_path,
+        control_optional=optional,
+        state_files=parse_state_files(state_files, len(profiles)),
+    )
 
 
 @cli.command("demo")
@@ -395,11 +429,16 @@ def profile_schema_cmd() -> None:
     click.echo(json.dumps(profile_schema.json_schema(), indent=2, ensure_ascii=False))
 
 
+cli.add_command(card)
+cli.add_command(replay_cmd)
+cli.add_command(scenario)
+
+
 # --- entry point -------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; map every expected failure to one line on stderr and its exit code."""
     try:
-        cli.main(args=argv, prog_name="cartesim", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="cartesim", standalone_mode=False)
     except click.exceptions.Exit as e:
         return e.exit_code
     except click.ClickException as e:
@@ -422,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else EXIT_INPUT
-    return EXIT_OK
+    return code if isinstance(code, int) else EXIT_OK
 
 
 if __name__ == "__main__":

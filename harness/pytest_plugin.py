@@ -26,6 +26,7 @@ from core.trace import ListTracer
 from core.transport import Transport
 from core.transport.direct import DirectTransport
 from emulator.cardos import CardOS
+from harness import control as card_control
 from harness.session import emulated_card
 
 if TYPE_CHECKING:  # pyscard and pcscd are needed only with --cartesim-transport=pcsc
@@ -83,6 +84,7 @@ class InsertedCard:
     transport: Transport
     slot: int
     rig: Rig = field(repr=False)
+    profile: str | Path = field(default="", repr=False)  # what reset() goes back to
 
     def remove(self) -> None:
         self.rig.remove(self)
@@ -93,6 +95,24 @@ class InsertedCard:
 
     def power_cycle(self) -> None:
         self.transport.power_cycle()
+
+    # The calls of `cartesim card` (harness/control.py), on this card.
+    def status(self) -> card_control.CardStatus:
+        """Tries left, blocked or not (never the codes)."""
+        return card_control.card_status(self.os)
+
+    def set(self, *states: str) -> card_control.CardStatus:
+        """``"last-try"``, ``"blocked"``, ``"unblock-last-try"``, ``"definitively-blocked"``,
+        ``"fresh"``, ``"pin_tries_left=N"``…, applied in order; the state file follows."""
+        return card_control.set_card(self.os, states)
+
+    def reset(self) -> card_control.CardStatus:
+        """Back to the profile as issued: code porteur and counters."""
+        return card_control.reset_card(self.os, self.profile)
+
+    def save_state(self, path: Path) -> Path:
+        """The exact state (cartesim-state/1, 0600): for ``emulate --state-file`` or a scenario."""
+        return card_control.save_card_state(self.os, path)
 
 
 class Rig:
@@ -224,7 +244,7 @@ class CardFactory:
             slot = CPS_SLOT if card.pin is not None else VITALE_SLOT
         transport = self.rig.insert(card, slot)
         transport.tracers.append(self.trace)
-        inserted = InsertedCard(card, transport, slot, self.rig)
+        inserted = InsertedCard(card, transport, slot, self.rig, profile)
         self.cards.append(inserted)
         return inserted
 

@@ -43,6 +43,7 @@ _READER_GONE = frozenset({scard.SCARD_E_UNKNOWN_READER, scard.SCARD_E_NO_READERS
 MSG_NO_SERVICE = "Service PC/SC indisponible (pcscd ne répond pas)"
 MSG_NO_READER = "Aucun lecteur"
 MSG_REMOVED = "Carte retirée"
+REMOVAL_POLL = 1.0  # seconds: two of pcscd's polls of a vpcd slot
 
 
 def _u32(hr: int) -> int:
@@ -313,10 +314,14 @@ class PcscTransport(Transport):
         if hr != scard.SCARD_S_SUCCESS:
             raise self._error(hr, "échange")
         if len(response) < 2:
-            # No status word: vpcd lost its card mid-command (a real reader reports an error).
+            # No status word: vpcd answers nothing when its card leaves mid-command, and pcscd
+            # notices the removal only at its next poll (~400 ms): wait for it before calling
+            # the card mute. (A real reader reports an error instead.)
             hr, *_ = scard.SCardStatus(self._handle())
             if hr != scard.SCARD_S_SUCCESS:
                 raise self._error(hr, "échange")
+            if wait_reader(self.reader, present=False, timeout=REMOVAL_POLL) is not None:
+                raise CardRemoved(MSG_REMOVED)
             raise CardMute("La carte n'a pas répondu")
         return bytes(response)
 
