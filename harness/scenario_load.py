@@ -95,7 +95,10 @@ def _card(base: Path, entry: CardEntry, i: int, source: str) -> CardSpec:
             raise InputError(
                 source, f"cards[{i}].state", f"no such file ({entry.state}, relative to the scenario)"
             )
-    spec = CardSpec(i if entry.slot is None else entry.slot, path, load_profile(path), state)
+    profile = load_profile(path)
+    if entry.faults:  # the scenario's faults come after the profile's own
+        profile = profile.model_copy(update={"faults": [*profile.faults, *entry.faults]})
+    spec = CardSpec(i if entry.slot is None else entry.slot, path, profile, state)
     spec.build()  # a state file that does not fit the card fails now, naming that file
     return spec
 

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from emulator.errors import InputError
+from emulator.profile import Fault
 
 SLOTS = 2  # vpcd's two readers; in-process the same numbers name the cards
 MAX_WAIT = 5.0  # seconds: a scenario waits for pcscd to notice something, not for minutes
@@ -210,6 +211,7 @@ class CardEntry(_Model):
     profile: Annotated[str, StringConstraints(min_length=1)]
     slot: int | None = Field(default=None, ge=0, lt=SLOTS, strict=True, description="default: its position")
     state: Annotated[str, StringConstraints(min_length=1)] | None = None
+    faults: list[Fault] = Field(default_factory=list, max_length=64, description="added to the profile's")
 
     @model_validator(mode="before")
     @classmethod

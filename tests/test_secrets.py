@@ -104,3 +104,35 @@ def test_engine_exceptions_hold_no_code(profile: Path) -> None:
     for exc in raised:
         text = str(exc) + repr(exc) + "".join(traceback.format_exception(exc))
         assert_clean(text, f"{type(exc).__name__}")
+
+
+def test_scenarios_with_trace_debug_and_a_mismatch(profile: Path, tmp_path: Path) -> None:
+    trace = tmp_path / "scenario.jsonl"
+    steps = [
+        {"verify": WRONG, "expect": {"sw": "63C2"}},
+        {"verify": PIN, "expect": {"sw": "9000"}},
+        {"change_pin": {"code": PIN, "new_pin": NEW_PIN}, "expect": {"sw": "9000"}},
+        {"verify": WRONG, "expect": {"sw": "63C2"}},
+        {"verify": WRONG},
+        {"verify": WRONG, "expect": {"error": "blocked"}},
+        {"unblock": {"code": WRONG[:6] + "00", "new_pin": PIN}, "expect": {"sw": "63C9"}},
+        {
+            "unblock": {"code": UNBLOCK, "new_pin": PIN, "remove_card": "before_answer"},
+            "expect": {"error": "card_removed"},
+        },
+        {"insert": None},
+        {"read_cps": PIN, "expect": {"fields": {"nom": "ROULETTE RPPS"}}},
+        {"verify": WRONG, "expect": {"sw": "9000"}},  # a deliberate mismatch: the report shows the APDUs
+    ]
+    scenario = tmp_path / "secret-scenario.yaml"
+    scenario.write_text(
+        yaml.safe_dump({"cards": [{"profile": str(profile)}], "steps": steps}, allow_unicode=True)
+    )
+    r = run("-vv", "scenario", "run", str(scenario), "--trace", str(trace))
+    assert r.returncode == 1, r.stdout + r.stderr  # the mismatch at the last step
+    assert "MISMATCH" in r.stdout + r.stderr
+    assert_clean(r.stdout, "scenario stdout")
+    assert_clean(r.stderr, "scenario stderr")
+    assert_clean(trace.read_text(), "the scenario trace")
+    replayed = run("-vv", "replay", str(trace), "--profile", str(profile))
+    assert_clean(replayed.stdout + replayed.stderr, "replay output")

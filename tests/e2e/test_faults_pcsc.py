@@ -53,7 +53,9 @@ def test_removed_mid_unblock_then_back(pcscd_free_slots: Rig, tmp_path: Path) ->
     with emulating(profile):
         r = run("cps", "unblock", "--pcsc", stdin="12345678\n4321\n4321\n")
         assert r.returncode == 3, r.stderr
-        assert r.stderr.strip().splitlines()[-1] == "cartesim: Carte retirée (déblocage, APDU n°3 : 00 2C 00 01)"
+        assert (
+            r.stderr.strip().splitlines()[-1] == "cartesim: Carte retirée (déblocage, APDU n°3 : 00 2C 00 01)"
+        )
         status = _status()  # untouched: still blocked, no use counted
         assert (status["pin_tries_left"], status["unblock_uses_left"], status["unblock_tries_left"]) == (
             0,
