@@ -8,7 +8,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -302,12 +302,19 @@ def _vpcd_address(value: str) -> tuple[str, int]:
     help="Control socket for `cartesim card` (default: $CARTESIM_CONTROL, else "
     "$XDG_RUNTIME_DIR/cartesim/control.sock, else /tmp/cartesim-UID/control.sock).",
 )
+@click.option(
+    "--netns",
+    metavar="NAME",
+    help="Loopback-only: run the cards, and pcscd if none runs there, in network namespace NAME "
+    "(created if needed; root). vpcd then listens where no network reaches.",
+)
 def emulate_cmd(
     profiles: tuple[str, ...],
     state_dir: Path | None,
     vpcd: str,
     state_files: tuple[str, ...],
     control: Path | None,
+    netns: str | None,
 ) -> None:
     """Put emulated cards in the vpcd readers, one per slot in order, until SIGINT/SIGTERM.
 
@@ -315,13 +322,39 @@ def emulate_cmd(
     Vitale in "Virtual PCD 00 01", like the two-slot readers used with SESAM-Vitale.
     """
     from harness.control import control_socket
-    from harness.emulate import parse_state_files, run_emulation
 
     try:
         host, port = _vpcd_address(vpcd)
     except click.BadParameter as e:
         raise InputError("--vpcd", "", str(e.message)) from None
     socket_path, optional = control_socket(control)
+    with ExitStack() as stack:
+        if netns is not None:
+            from harness import netns as namespaces
+            from harness.pcscd import Pcscd
+
+            namespaces.ensure(netns)
+            namespaces.enter(netns)  # before any thread: the card threads and pcscd follow
+            daemon = Pcscd(netns=netns).start()
+            stack.callback(daemon.stop)
+            click.echo(
+                f"réseau isolé : espace de noms {netns} (pcscd {'lancé' if daemon.owned else 'déjà là'})",
+                err=True,
+            )
+        _emulate(profiles, state_dir, host, port, state_files, socket_path, optional)
+
+
+def _emulate(
+    profiles: tuple[str, ...],
+    state_dir: Path | None,
+    host: str,
+    port: int,
+    state_files: tuple[str, ...],
+    socket_path: Path,
+    optional: bool,
+) -> None:
+    from harness.emulate import parse_state_files, run_emulation
+
     run_emulation(
         list(profiles),
         state_dir,

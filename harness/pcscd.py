@@ -123,8 +123,12 @@ class Pcscd:
         log_path: Path | None = None,
         timeout: float = START_TIMEOUT,
         readers: Sequence[str] = VPCD_READERS,
+        netns: str | None = None,
     ) -> None:
         self.debug, self.log_path, self.timeout = debug, log_path, timeout
+        # netns: the pcscd to use must run in this network namespace (see harness.netns); one
+        # started here does when the caller has entered it (children inherit the namespace).
+        self.netns = netns
         self.readers = tuple(readers)
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -141,6 +145,11 @@ class Pcscd:
                 raise PcscdUnavailable(
                     f"pcscd is running without the reader(s) {', '.join(missing)} "
                     f"(install {VPCD_PACKAGE}, then restart pcscd)"
+                )
+            if self.netns is not None and not self._running_in_netns():
+                raise PcscdUnavailable(
+                    f"a pcscd already runs outside the network namespace {self.netns}: stop it "
+                    "(systemctl stop pcscd.socket pcscd) so that cartesim starts one inside"
                 )
             log.info("using the running pcscd")
             return self
@@ -159,6 +168,16 @@ class Pcscd:
             self.stop()
             raise
         return self
+
+    def _running_in_netns(self) -> bool:
+        from harness import netns
+
+        assert self.netns is not None
+        try:
+            pid = int((RUN_DIR / "pcscd.pid").read_text().strip())
+        except (OSError, ValueError):
+            return False
+        return netns.same_netns(pid, self.netns)
 
     def _wait_ready(self) -> None:
         from core.errors import NoService
