@@ -36,7 +36,6 @@ _CONTROL_NAMES = {CTRL_POWER_OFF: "power off", CTRL_POWER_ON: "power on", CTRL_R
 
 BACKOFF_START = 0.05
 BACKOFF_MAX = 1.0
-ACCEPT_POLL = 0.2  # seconds: how often a listening card checks for stop/remove
 MUTE_SECONDS = 2.0  # how long a mute card keeps vpcd waiting before the link drops
 CONNECT_TIMEOUT = 2.0  # a remote vpcd host that drops SYNs must not hang stop()
 
@@ -75,15 +74,10 @@ class VpcdCard:
         port: int = VPCD_PORT,
         *,
         quickack: bool = True,
-        listen: bool = False,
     ) -> None:
         self.card = card
         self.host, self.port = host, port
         self.quickack = quickack and _QUICKACK is not None
-        # listen: vpcd's reversed mode, where the card listens (on a loopback address, say) and
-        # vpcd connects to it; otherwise the card connects to vpcd, which listens on 0.0.0.0.
-        self.listen = listen
-        self._server: socket.socket | None = None
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
         self._inserted = True
@@ -167,10 +161,6 @@ class VpcdCard:
         if self._sock is not None:
             with suppress(OSError):
                 self._sock.shutdown(socket.SHUT_RDWR)
-        if self._server is not None:
-            # a listening socket would let vpcd connect to an absent card: out means closed
-            with suppress(OSError):
-                self._server.shutdown(socket.SHUT_RDWR)
 
     # --- serving thread ---------------------------------------------------------------------
     def run(self) -> None:
@@ -180,19 +170,15 @@ class VpcdCard:
             self._wake.clear()  # cleared before the checks, so no wake-up is lost
             with self._lock:
                 if self._stopping:
-                    if self._server is not None:
-                        self._server.close()
-                        self._server = None
                     return
                 inserted = self._inserted
             if not inserted:
                 self._wake.wait()
                 continue
-            sock = self._accept() if self.listen else self._connect()
+            sock = self._connect()
             if sock is None:
-                if not self.listen:  # accept() already waited
-                    self._wake.wait(delay)
-                    delay = min(delay * 2, BACKOFF_MAX)
+                self._wake.wait(delay)
+                delay = min(delay * 2, BACKOFF_MAX)
                 continue
             delay = BACKOFF_START
             with self._lock:
@@ -216,29 +202,6 @@ class VpcdCard:
                 self.card.reset()  # out of the reader is unpowered: security status is lost
             if wanted:
                 log.info("vpcd went away, reconnecting")
-
-    def _accept(self) -> socket.socket | None:
-        """Reversed mode: wait (briefly, so stop/remove are heard) for vpcd to connect."""
-        with self._lock:
-            if self._server is None:
-                server = socket.create_server((self.host, self.port), reuse_port=False)
-                server.settimeout(ACCEPT_POLL)
-                self._server = server
-                log.info("card listening on %s for vpcd", self.address)
-            server = self._server
-        try:
-            sock, _peer = server.accept()
-        except TimeoutError:
-            return None
-        except OSError:  # shut down by remove() or stop(): closed here, reopened on insert()
-            with self._lock:
-                if self._server is server:
-                    self._server = None
-            server.close()
-            return None
-        sock.settimeout(None)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock
 
     def _connect(self) -> socket.socket | None:
         try:
