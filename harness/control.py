@@ -24,6 +24,7 @@ import stat
 import struct
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -455,10 +456,10 @@ class LocalCardControl:
                 new = s.drawer[name] if name in s.drawer else self._make(slot, name)  # bad: no change
                 s.drawer.pop(name, None)
             if s.present:
-                # vpcd drops the old connection before it accepts the new one: pcscd always sees
-                # the removal, then the new card with its own ATR (checked in test_control_pcsc).
                 s.reader.remove()
                 s.present = False
+                if new.atr != s.holder.card.atr:
+                    _wait_removal_seen(slot, s.reader)
             with s.holder.lock:
                 old, s.holder.card = s.holder.card, new
                 new.reset()
@@ -491,6 +492,25 @@ class LocalCardControl:
             s = self._slot(slot)
             with s.holder.lock:
                 return save_card_state(s.holder.card, Path(path))
+
+
+REMOVAL_SEEN_TIMEOUT = 2.0  # seconds: pcscd polls a vpcd slot about every 400 ms
+
+
+def _wait_removal_seen(slot: int, reader: Reader) -> None:
+    """Wait until pcscd has seen the card leave: a card of another kind put back before pcscd's
+    next poll would be taken for the old one, old ATR included (seen in test_control_pcsc)."""
+    if isinstance(reader, Unplugged):
+        return
+    try:
+        from core.transport.pcsc import wait_reader
+        from harness.pcscd import vpcd_reader
+
+        if wait_reader(vpcd_reader(slot), present=False, timeout=REMOVAL_SEEN_TIMEOUT) is not None:
+            return
+    except (ImportError, TransportError):
+        pass  # no PC/SC here (a remote vpcd): give pcscd two polls
+    time.sleep(2 * 0.4)
 
 
 # --- the protocol ------------------------------------------------------------------------------

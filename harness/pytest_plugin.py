@@ -27,6 +27,7 @@ from core.transport import Transport
 from core.transport.direct import DirectTransport
 from emulator.cardos import CardOS
 from harness import control as card_control
+from harness.control import SlotCard
 from harness.session import emulated_card
 
 if TYPE_CHECKING:  # pyscard and pcscd are needed only with --cartesim-transport=pcsc
@@ -57,23 +58,6 @@ def unavailable(reason: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"pcscd/vpcd needed under CI: {reason}")
     pytest.skip(reason)
-
-
-class _Slot:
-    """The card in a vpcd slot; ``target`` is swapped between tests without re-insertion."""
-
-    def __init__(self, target: CardOS) -> None:
-        self.target = target
-
-    @property
-    def atr(self) -> bytes:
-        return self.target.atr
-
-    def process(self, raw: bytes) -> bytes:
-        return self.target.process(raw)
-
-    def reset(self) -> None:
-        self.target.reset()
 
 
 @dataclass
@@ -121,7 +105,7 @@ class Rig:
     def __init__(self, mode: str) -> None:
         self.mode = mode
         self.pcscd: Pcscd | None = None
-        self.slots: dict[int, tuple[VpcdCard, _Slot]] = {}
+        self.slots: dict[int, tuple[VpcdCard, SlotCard]] = {}
         self.present: dict[int, bool] = {}
 
     # --- pcsc plumbing ----------------------------------------------------------------------
@@ -161,20 +145,20 @@ class Rig:
         if self.pcscd is None:
             self._start_pcscd()
         if slot not in self.slots:
-            holder = _Slot(card)
+            holder = SlotCard(card)
             served = VpcdCard.for_slot(holder, slot).start()
             self.slots[slot] = (served, holder)
             self._wait(slot, present=True)
             self.present[slot] = True
             return
         served, holder = self.slots[slot]
-        if self.present[slot] and holder.target.atr == card.atr:
-            holder.target = card  # same kind of card: swap it under pcscd's feet, no re-insertion
+        if self.present[slot] and holder.atr == card.atr:
+            holder.card = card  # same kind of card: swap it under pcscd's feet, no re-insertion
             return
         if self.present[slot]:
             served.remove()
             self._wait(slot, present=False)
-        holder.target = card
+        holder.card = card
         served.insert()
         self._wait(slot, present=True)
         self.present[slot] = True
