@@ -15,7 +15,8 @@ import click
 
 from core import report
 from core.cps import PinStatus
-from harness.control import COUNTERS, STATES, CardControl, SlotStatus
+from harness.card_settings import COUNTERS, STATES
+from harness.control import CardControl, SlotStatus
 
 F = TypeVar("F", bound=Callable[..., Any])
 

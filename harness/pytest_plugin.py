@@ -26,7 +26,7 @@ from core.trace import ListTracer
 from core.transport import Transport
 from core.transport.direct import DirectTransport
 from emulator.cardos import CardOS
-from harness import control as card_control
+from harness import card_settings
 from harness.control import SlotCard
 from harness.session import emulated_card
 
@@ -81,22 +81,22 @@ class InsertedCard:
         self.transport.power_cycle()
 
     # The calls of `cartesim card` (harness/control.py), on this card.
-    def status(self) -> card_control.CardStatus:
+    def status(self) -> card_settings.CardStatus:
         """Tries left, blocked or not (never the codes)."""
-        return card_control.card_status(self.os)
+        return card_settings.card_status(self.os)
 
-    def set(self, *states: str) -> card_control.CardStatus:
+    def set(self, *states: str) -> card_settings.CardStatus:
         """``"last-try"``, ``"blocked"``, ``"unblock-last-try"``, ``"definitively-blocked"``,
         ``"fresh"``, ``"pin_tries_left=N"``…, applied in order; the state file follows."""
-        return card_control.set_card(self.os, states)
+        return card_settings.set_card(self.os, states)
 
-    def reset(self) -> card_control.CardStatus:
+    def reset(self) -> card_settings.CardStatus:
         """Back to the profile as issued: code porteur and counters."""
-        return card_control.reset_card(self.os, self.profile)
+        return card_settings.reset_card(self.os, self.profile)
 
     def save_state(self, path: Path) -> Path:
         """The exact state (cartesim-state/1, 0600): for ``emulate --state-file`` or a scenario."""
-        return card_control.save_card_state(self.os, path)
+        return card_settings.save_card_state(self.os, path)
 
 
 class Rig:

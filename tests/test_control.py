@@ -24,6 +24,7 @@ from emulator import state as card_state
 from emulator.errors import InputError
 from emulator.vpcd import VpcdCard
 from harness import control
+from harness.card_settings import card_status, reset_card, save_card_state, set_card
 from harness.control import (
     CardControl,
     ControlServer,
@@ -32,10 +33,6 @@ from harness.control import (
     RemoteInputError,
     Slot,
     SlotCard,
-    card_status,
-    reset_card,
-    save_card_state,
-    set_card,
 )
 from harness.emulate import parse_state_files, run_emulation
 from harness.pytest_plugin import InsertedCard

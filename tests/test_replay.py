@@ -14,7 +14,7 @@ from core.trace import JsonlTracer
 from core.transport.direct import DirectTransport
 from core.vitale import VitaleCard
 from emulator.errors import InputError
-from harness.control import save_card_state, set_card
+from harness.card_settings import save_card_state, set_card
 from harness.replay import Codes, Recorded, load_trace, rebuild, replay
 from harness.session import emulated_card
 from tests.conftest import DATA

@@ -12,10 +12,10 @@ pytestmark = pytest.mark.e2e
 
 
 def test_kill_minus_9_loses_nothing(pcscd_free_slots: Rig) -> None:
-    report = crashtest.run(kills=15, seed=7)
+    report = crashtest.run(kills=10, seed=7)
     assert report.violations == []
-    assert report.kills == 15
-    assert report.apdus > 100
+    assert report.kills == 10
+    assert report.apdus > 50
     assert report.in_flight_at_kill > 0  # kills really land mid-command
 
 
