@@ -148,30 +148,41 @@ def first_reader_with(predicate: Callable[[bytes], bool]) -> ReaderInfo | None:
     return None
 
 
+def _await_state(
+    ctx: int, names: list[str], accept: Callable[[int, bytes], bool], timeout: float
+) -> tuple[str, bytes] | None:
+    """The first of ``names`` whose (state, ATR) ``accept`` takes, waiting up to ``timeout``
+    seconds on pcscd's change notifications; None on timeout."""
+    deadline = time.monotonic() + timeout
+    query = [(n, scard.SCARD_STATE_UNAWARE) for n in names]
+    wait_ms = 0
+    while True:
+        hr, states = scard.SCardGetStatusChange(ctx, wait_ms, query)
+        if hr in _SERVICE_GONE:
+            raise NoService(MSG_NO_SERVICE)
+        if hr in _READER_GONE:
+            raise NoReader(MSG_NO_READER if len(names) > 1 else f"Lecteur « {names[0]} » introuvable")
+        if hr == scard.SCARD_S_SUCCESS:
+            for name, state, atr in states:
+                if state & scard.SCARD_STATE_UNKNOWN:
+                    raise NoReader(f"Lecteur « {name} » introuvable")
+                if accept(state, bytes(atr)):
+                    return name, bytes(atr)
+            query = [(n, st & ~scard.SCARD_STATE_CHANGED) for n, st, _ in states]
+        elif hr != scard.SCARD_E_TIMEOUT:
+            raise _pcsc_error(hr, "attente d'une carte")
+        wait_ms = int((deadline - time.monotonic()) * 1000)
+        if wait_ms <= 0:
+            return None
+
+
 def wait_reader(reader: str, *, present: bool, timeout: float) -> ReaderInfo | None:
     """Wait until ``reader`` holds a card (``present``) or is empty; None on timeout."""
-    deadline = time.monotonic() + timeout
     with _context() as ctx:
-        query = [(reader, scard.SCARD_STATE_UNAWARE)]
-        wait_ms = 0
-        while True:
-            hr, states = scard.SCardGetStatusChange(ctx, wait_ms, query)
-            if hr in _SERVICE_GONE:
-                raise NoService(MSG_NO_SERVICE)
-            if hr in _READER_GONE:
-                raise NoReader(f"Lecteur « {reader} » introuvable")
-            if hr == scard.SCARD_S_SUCCESS:
-                _, state, atr = states[0]
-                if state & scard.SCARD_STATE_UNKNOWN:
-                    raise NoReader(f"Lecteur « {reader} » introuvable")
-                if _has_card(state) == present:
-                    return ReaderInfo(reader, present, bytes(atr) if present and atr else None)
-                query = [(reader, state & ~scard.SCARD_STATE_CHANGED)]
-            elif hr != scard.SCARD_E_TIMEOUT:
-                raise _pcsc_error(hr, "attente d'une carte")
-            wait_ms = int((deadline - time.monotonic()) * 1000)
-            if wait_ms <= 0:
-                return None
+        found = _await_state(ctx, [reader], lambda state, _atr: _has_card(state) == present, timeout)
+    if found is None:
+        return None
+    return ReaderInfo(reader, present, found[1] if present and found[1] else None)
 
 
 def wait_for_readers(predicate: Callable[[list[str]], bool], timeout: float) -> list[str] | None:
@@ -217,27 +228,10 @@ def _candidates(ctx: int, reader: ReaderSpec) -> list[str]:
 
 def _wait_card(ctx: int, names: list[str], timeout: float) -> tuple[str, bytes]:
     """The first of ``names`` holding a (non-mute) card, waiting up to ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    query = [(n, scard.SCARD_STATE_UNAWARE) for n in names]
-    wait_ms = 0
-    while True:
-        hr, states = scard.SCardGetStatusChange(ctx, wait_ms, query)
-        if hr in _SERVICE_GONE:
-            raise NoService(MSG_NO_SERVICE)
-        if hr in _READER_GONE:
-            raise NoReader(MSG_NO_READER if len(names) > 1 else f"Lecteur « {names[0]} » introuvable")
-        if hr == scard.SCARD_S_SUCCESS:
-            for name, state, atr in states:
-                if _has_card(state) and atr:
-                    return name, bytes(atr)
-                if state & scard.SCARD_STATE_UNKNOWN:
-                    raise NoReader(f"Lecteur « {name} » introuvable")
-            query = [(n, s & ~scard.SCARD_STATE_CHANGED) for n, s, _ in states]
-        elif hr != scard.SCARD_E_TIMEOUT:
-            raise _pcsc_error(hr, "attente d'une carte")
-        wait_ms = int((deadline - time.monotonic()) * 1000)
-        if wait_ms <= 0:
-            raise _no_card(names[0]) if len(names) == 1 else NoCard("Pas de carte dans les lecteurs")
+    found = _await_state(ctx, names, lambda state, atr: _has_card(state) and bool(atr), timeout)
+    if found is None:
+        raise _no_card(names[0]) if len(names) == 1 else NoCard("Pas de carte dans les lecteurs")
+    return found
 
 
 # --- the transport ----------------------------------------------------------------------------
