@@ -7,7 +7,6 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,46 +14,23 @@ import pytest
 
 from harness.pytest_plugin import Rig
 from tests.conftest import DATA
+from tests.e2e.emulation import CPS_READER, VITALE_READER, emulating, wait_for
 from tests.test_cli import CLI, run
 
 pytestmark = pytest.mark.e2e
-CPS_READER, VITALE_READER = "Virtual PCD 00 00", "Virtual PCD 00 01"
-
-
-def _wait_for(reader_types: dict[str, str], timeout: float = 10.0) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    rows: list[dict] = []
-    while time.monotonic() < deadline:
-        r = run("readers", "--json")
-        if r.returncode == 0:
-            rows = json.loads(r.stdout)
-            seen = {row["reader"]: row["type"] for row in rows if row["card"]}
-            if all(seen.get(k) == v for k, v in reader_types.items()):
-                return rows
-        time.sleep(0.1)
-    raise AssertionError(f"readers never showed {reader_types}: {rows}")
 
 
 @pytest.fixture
 def emulate(pcscd_free_slots: Rig, tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
     """`cartesim emulate cps-roulette vitale-famille --state DIR` as a separate process."""
-    proc = subprocess.Popen(
-        [*CLI, "emulate", "cps-roulette", "vitale-famille", "--state", str(tmp_path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        _wait_for({CPS_READER: "cps", VITALE_READER: "vitale"})
+    with emulating(
+        "cps-roulette",
+        "vitale-famille",
+        "--state",
+        str(tmp_path),
+        expect={CPS_READER: "cps", VITALE_READER: "vitale"},
+    ) as proc:
         yield proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(10)
-        for reader in (CPS_READER, VITALE_READER):
-            from core.transport.pcsc import wait_reader
-
-            wait_reader(reader, present=False, timeout=5.0)
 
 
 def test_cli_through_pcscd(emulate: subprocess.Popen[str], tmp_path: Path) -> None:
@@ -97,7 +73,7 @@ def test_emulate_restarts_with_saved_state(pcscd_free_slots: Rig, tmp_path: Path
     )
     proc = subprocess.Popen([*CLI, "emulate", "cps-roulette", "--state", str(tmp_path)], text=True)
     try:
-        _wait_for({CPS_READER: "cps"})
+        wait_for({CPS_READER: "cps"})
         r = run("cps", "status", "--pcsc", "--json")
         assert json.loads(r.stdout)["pin_tries_left"] == 1
     finally:
@@ -171,18 +147,8 @@ def test_opensc_lists_both_readers_with_cards(emulate: subprocess.Popen[str]) ->
 # --- the last-try guard, on a card in a reader ---------------------------------------------------
 @pytest.fixture
 def last_try_card(pcscd_free_slots: Rig) -> Iterator[None]:
-    proc = subprocess.Popen(
-        [*CLI, "emulate", "cps-last-try"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        _wait_for({CPS_READER: "cps"})
+    with emulating("cps-last-try", expect={CPS_READER: "cps"}):
         yield
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(10)
-        from core.transport.pcsc import wait_reader
-
-        wait_reader(CPS_READER, present=False, timeout=5.0)
 
 
 def _pin_tries_left() -> int:

@@ -3,45 +3,18 @@
 from __future__ import annotations
 
 import json
-import signal
 import stat
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from harness.pytest_plugin import Rig
+from tests.e2e.emulation import CPS_READER, VITALE_READER, stop, wait_for
 from tests.test_cli import CLI, run
 
 pytestmark = pytest.mark.e2e
-CPS_READER, VITALE_READER = "Virtual PCD 00 00", "Virtual PCD 00 01"
-TIMEOUT = 10.0  # pcscd polls the vpcd slots every ~400 ms; generous for a loaded machine
-
-
-def _readers() -> dict[str, dict]:
-    r = run("readers", "--json")
-    return {row["reader"]: row for row in json.loads(r.stdout)} if r.returncode == 0 else {}
-
-
-def _wait_for(expected: dict[str, str | None]) -> dict[str, dict]:
-    """Poll `cartesim readers --json` until each reader holds a card of that type (None: empty)."""
-    deadline = time.monotonic() + TIMEOUT
-    rows: dict[str, dict] = {}
-    while time.monotonic() < deadline:
-        rows = _readers()
-        seen = {name: (row["type"] if row["card"] else None) for name, row in rows.items()}
-        if all(name in seen and seen[name] == kind for name, kind in expected.items()):
-            return rows
-        time.sleep(0.05)
-    raise AssertionError(f"readers never showed {expected}: {rows}")
-
-
-def _stop(proc: subprocess.Popen[str]) -> int:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    return proc.wait(10)
 
 
 def _emulate(control: Path, *extra: str) -> subprocess.Popen[str]:
@@ -64,11 +37,11 @@ def emulate(pcscd_free_slots: Rig, control: Path, tmp_path: Path) -> Iterator[su
     (tmp_path / "cards").mkdir()
     proc = _emulate(control, "--state", str(tmp_path / "cards"))
     try:
-        _wait_for({CPS_READER: "cps", VITALE_READER: "vitale"})
+        wait_for({CPS_READER: "cps", VITALE_READER: "vitale"})
         yield proc
     finally:
-        _stop(proc)
-        _wait_for({CPS_READER: None, VITALE_READER: None})  # the slots free for the next test
+        stop(proc)
+        wait_for({CPS_READER: None, VITALE_READER: None})  # the slots free for the next test
 
 
 def card(control: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -82,12 +55,12 @@ def test_remove_insert_set_swap_through_pcscd(emulate: subprocess.Popen[str], co
     assert stat.S_IMODE(control.parent.stat().st_mode) == 0o700
 
     card(control, "remove", "0")
-    _wait_for({CPS_READER: None, VITALE_READER: "vitale"})
+    wait_for({CPS_READER: None, VITALE_READER: "vitale"})
     r = run("cps", "status", "--reader", CPS_READER)
     assert r.returncode == 3
 
     card(control, "insert", "0")  # returns once vpcd has polled the card
-    rows = _wait_for({CPS_READER: "cps"})
+    rows = wait_for({CPS_READER: "cps"})
     assert rows[CPS_READER]["atr"] == "3BAC00402A001225006480000310009000"
     assert json.loads(card(control, "status", "0", "--json").stdout)["seen_by_reader"] is True
 
@@ -97,7 +70,7 @@ def test_remove_insert_set_swap_through_pcscd(emulate: subprocess.Popen[str], co
     assert json.loads(r.stdout)["pin_tries_left"] == 1
 
     card(control, "swap", "1", "vitale-expired-rights")
-    _wait_for({VITALE_READER: "vitale"})
+    wait_for({VITALE_READER: "vitale"})
     r = run("vitale", "read", "--pcsc", "--json", "--date", "2026-11-26")
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
@@ -108,10 +81,10 @@ def test_remove_insert_set_swap_through_pcscd(emulate: subprocess.Popen[str], co
 def test_swap_to_another_kind_of_card(emulate: subprocess.Popen[str], control: Path) -> None:
     """A Vitale in place of the CPS: pcscd sees the removal, then the new card and its ATR."""
     card(control, "swap", "0", "vitale-famille")
-    rows = _wait_for({CPS_READER: "vitale"})
+    rows = wait_for({CPS_READER: "vitale"})
     assert rows[CPS_READER]["atr"] == "3B751300004509EA9000"
     card(control, "swap", "0", "cps-roulette")
-    _wait_for({CPS_READER: "cps"})
+    wait_for({CPS_READER: "cps"})
 
 
 def test_save_state_then_restart_from_it(
@@ -121,12 +94,12 @@ def test_save_state_then_restart_from_it(
     saved = tmp_path / "bug.json"
     card(control, "save-state", "0", str(saved))
     assert stat.S_IMODE(saved.stat().st_mode) == 0o600
-    assert _stop(emulate) == 0
-    _wait_for({CPS_READER: None, VITALE_READER: None})
+    assert stop(emulate) == 0
+    wait_for({CPS_READER: None, VITALE_READER: None})
 
     again = _emulate(control, "--state-file", f"0={saved}")
     try:
-        _wait_for({CPS_READER: "cps", VITALE_READER: "vitale"})
+        wait_for({CPS_READER: "cps", VITALE_READER: "vitale"})
         r = run("cps", "status", "--pcsc", "--json")
         assert r.returncode == 0, r.stderr
         status = json.loads(r.stdout)
@@ -134,7 +107,7 @@ def test_save_state_then_restart_from_it(
         shown = json.loads(card(control, "status", "0", "--json").stdout)
         assert (shown["pin_tries_left"], shown["unblock_tries_left"]) == (0, 1)
     finally:
-        assert _stop(again) == 0
+        assert stop(again) == 0
     assert json.loads(saved.read_text())["unblock"]["tries_left"] == 1  # read, never written
 
 

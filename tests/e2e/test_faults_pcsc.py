@@ -4,38 +4,25 @@ the CLI on the other side reporting each one with its operation and APDU."""
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from harness.pytest_plugin import Rig
-from tests.e2e.test_cli_pcsc import CPS_READER, _wait_for
-from tests.test_cli import CLI, run
+from tests.e2e import emulation
+from tests.e2e.emulation import CPS_READER
+from tests.test_cli import run
 from tests.test_faults import faulty
 
 pytestmark = pytest.mark.e2e
 
 
-@contextmanager
-def emulating(profile: Path) -> Iterator[None]:
-    from core.transport.pcsc import wait_reader
-
-    proc = subprocess.Popen(
-        [*CLI, "emulate", str(profile)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        _wait_for({CPS_READER: "cps"})
-        yield
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(10)
-        wait_reader(CPS_READER, present=False, timeout=5.0)
+def emulating(profile: Path) -> AbstractContextManager[subprocess.Popen[str]]:
+    return emulation.emulating(str(profile), expect={CPS_READER: "cps"})
 
 
 def _status() -> dict[str, Any]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from harness.pytest_plugin import Rig, unavailable
-from tests.e2e.test_cli_pcsc import CPS_READER, _wait_for
+from tests.e2e.emulation import CPS_READER, wait_for
 from tests.test_cli import CLI, run
 
 pytestmark = pytest.mark.e2e
@@ -43,7 +43,7 @@ def test_emulate_in_a_private_network_namespace(pcscd_free_slots: Rig, tmp_path:
         text=True,
     )
     try:
-        _wait_for({CPS_READER: "cps"})
+        wait_for({CPS_READER: "cps"})
         r = run("cps", "verify", "--pcsc", stdin="1234\n")  # a host client, through pcscd's socket
         assert (r.returncode, r.stdout.strip()) == (0, "Code porteur correct")
         assert not _listening_on_host(35963)  # vpcd listens in the namespace only
