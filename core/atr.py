@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from enum import Enum
 
-from core import layout
+from cartesim.core import layout
 
 
 class CardKind(str, Enum):
+    """What a card is; its value is the profile's ``type`` and the JSON outputs' ``type``."""
+
     CPS = "cps"
     VITALE = "vitale"
     UNKNOWN = "unknown"
+
+    @property
+    def label(self) -> str:
+        """How the French tools name it."""
+        return {"cps": "CPS", "vitale": "Carte Vitale"}.get(self.value, "carte inconnue")
 
 
 def protocols(atr: bytes) -> set[int]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from core import apdu as A
-from core.apdu import CommandApdu, ResponseApdu
-from core.errors import CardError
-from core.sw import SW
-from core.transport import Transport
+from cartesim.core import apdu as A
+from cartesim.core.apdu import CommandApdu, ResponseApdu
+from cartesim.core.errors import CardError
+from cartesim.core.sw import SW
+from cartesim.core.transport import Transport
 
 READ_CHUNK = 256
 

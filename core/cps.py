@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from core import commands, layout, tlv
-from core import sw as swmod
-from core.errors import (
-    BadCode,
+from cartesim.core import commands, layout, pins, tlv
+from cartesim.core import sw as swmod
+from cartesim.core.errors import (
     CardBlocked,
     CardDataError,
     CardDefinitivelyBlocked,
@@ -17,14 +16,12 @@ from core.errors import (
     LastTryNotConfirmed,
     WrongCode,
 )
-from core.layout import HolderTag, SituationTag
-from core.sw import SW
-from core.transport import Transport
+from cartesim.core.layout import HolderTag, SituationTag
+from cartesim.core.sw import SW
+from cartesim.core.transport import Transport
 
-PIN_DIGITS = (4, 8)
 # The last-try guard's answer: a fixed yes/no, or a question asked when one try is left.
 ConfirmLastTry = bool | Callable[[CodeKind], bool]
-UNBLOCK_DIGITS = 8
 
 
 @dataclass(frozen=True)
@@ -92,7 +89,7 @@ class PinStatus:
 
     @property
     def definitively_blocked(self) -> bool:
-        return self.blocked and not self.unblock_usable
+        return pins.definitively_blocked(self.pin_tries_left, not self.unblock_usable)
 
 
 def _fields(
@@ -113,19 +110,6 @@ def _fields(
         return values
     except (tlv.TlvError, UnicodeDecodeError) as e:
         raise CardDataError(f"{what}: {e}") from None
-
-
-def check_pin_format(code: str, what: str = "Le code porteur") -> bytes:
-    lo, hi = PIN_DIGITS
-    if not (lo <= len(code) <= hi and code.isdigit() and code.isascii()):
-        raise BadCode(f"{what} doit comporter de {lo} à {hi} chiffres")
-    return code.encode()
-
-
-def check_unblock_format(code: str) -> bytes:
-    if not (len(code) == UNBLOCK_DIGITS and code.isdigit() and code.isascii()):
-        raise BadCode(f"Le code de déblocage doit comporter {UNBLOCK_DIGITS} chiffres")
-    return code.encode()
 
 
 def _tries(sw: int, info: dict[int, int]) -> int | None:
@@ -220,7 +204,7 @@ class CpsCard:
             raise LastTryNotConfirmed(kind)
 
     def verify(self, pin: str, *, confirm_last_try: ConfirmLastTry = False) -> None:
-        raw = check_pin_format(pin)
+        raw = pins.check_pin(pin)
         with self.t.operation("présentation du code porteur"), self.t.transaction():
             self._guard(CodeKind.PORTEUR, confirm_last_try)
             resp = commands.verify(self.t, layout.PIN_REF_PORTEUR, raw)
@@ -229,10 +213,8 @@ class CpsCard:
     def change_pin(
         self, old: str, new: str, confirmation: str, *, confirm_last_try: ConfirmLastTry = False
     ) -> None:
-        raw_old = check_pin_format(old)
-        raw_new = check_pin_format(new, "Le nouveau code porteur")
-        if new != confirmation:
-            raise BadCode("La confirmation ne correspond pas au nouveau code porteur")
+        raw_old = pins.check_pin(old)
+        raw_new = pins.check_new_pin(new, confirmation)
         with self.t.operation("changement du code porteur"), self.t.transaction():
             self._guard(CodeKind.PORTEUR, confirm_last_try)
             resp = commands.change_reference_data(self.t, layout.PIN_REF_PORTEUR, raw_old, raw_new)
@@ -242,10 +224,8 @@ class CpsCard:
         self, unblock_code: str, new: str, confirmation: str, *, confirm_last_try: ConfirmLastTry = False
     ) -> None:
         """Code de déblocage + new code porteur, both checked here before anything is sent."""
-        raw_code = check_unblock_format(unblock_code)
-        raw_new = check_pin_format(new, "Le nouveau code porteur")
-        if new != confirmation:
-            raise BadCode("La confirmation ne correspond pas au nouveau code porteur")
+        raw_code = pins.check_unblock_code(unblock_code)
+        raw_new = pins.check_new_pin(new, confirmation)
         with self.t.operation("déblocage"), self.t.transaction():
             self._guard(CodeKind.DEBLOCAGE, confirm_last_try)
             resp = commands.reset_retry_counter(self.t, layout.PIN_REF_PORTEUR, raw_code, raw_new)

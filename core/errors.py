@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from core import sw as swmod
+from cartesim.core import sw as swmod
 
 
 class CartesimError(Exception):
@@ -94,5 +94,18 @@ class CardDataError(CartesimError):
 
 
 # --- the caller's input (CLI exit 2) ---------------------------------------------------------
-class BadCode(CartesimError, ValueError):
+class BadInput(CartesimError):
+    """Input that cannot be used; ``str()`` is the one-line message."""
+
+
+class InputError(BadInput):
+    """A file or value that cannot be used (profile, state, scenario, trace, option): one line
+    naming the source, the place in it and the problem."""
+
+    def __init__(self, source: str, where: str, problem: str) -> None:
+        self.source, self.where, self.problem = source, where, problem
+        super().__init__(f"{source}: {where}: {problem}" if where else f"{source}: {problem}")
+
+
+class BadCode(BadInput, ValueError):
     """A code typed by the user that cannot be sent (format, confirmation mismatch)."""

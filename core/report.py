@@ -7,8 +7,8 @@ import datetime as dt
 import json
 from typing import Any
 
-from core.cps import CpsData, CpsSituation, PinStatus
-from core.vitale import VitaleData
+from cartesim.core.cps import CpsData, CpsSituation, PinStatus
+from cartesim.core.vitale import VitaleData
 
 EMPTY = "#"  # how the diagnostic prints an empty value (e.g. no N° remplaçant)
 

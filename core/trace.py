@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import IO
 
-from core.apdu import redact_hex
+from cartesim.core.apdu import redact_hex
 
 
 @dataclass(frozen=True)

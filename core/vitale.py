@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from core import commands, layout, tlv
-from core.errors import CardDataError
-from core.layout import AmoTag, BeneficiaryTag, InsuredTag
-from core.transport import Transport
+from cartesim.core import commands, layout, tlv
+from cartesim.core.errors import CardDataError
+from cartesim.core.layout import AmoTag, BeneficiaryTag, InsuredTag
+from cartesim.core.transport import Transport
 
 
 @dataclass(frozen=True)

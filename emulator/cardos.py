@@ -10,14 +10,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from core import apdu as A
-from core import layout, tlv
-from core.apdu import ApduFormatError, CommandApdu
-from core.atr import protocols
-from core.sw import SW, SW1_MORE_DATA, SW1_WRONG_LE
-from emulator.faults import FaultPlan
-from emulator.fs import DF, EF, fci
-from emulator.pin import Pin, UnblockCode
+from cartesim.core import apdu as A
+from cartesim.core import layout, pins, tlv
+from cartesim.core.apdu import ApduFormatError, CommandApdu
+from cartesim.core.atr import protocols
+from cartesim.core.sw import SW, SW1_MORE_DATA, SW1_WRONG_LE
+from cartesim.emulator.faults import FaultPlan
+from cartesim.emulator.fs import DF, EF, fci
+from cartesim.emulator.pin import Pin, UnblockCode
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +229,7 @@ class CardOS:
             return _sw_only(SW.DATA_NOT_FOUND)
         if not cmd.data:
             return _sw_only(pin.status())
-        if not 4 <= len(cmd.data) <= 8:
+        if not pins.PIN_MIN_DIGITS <= len(cmd.data) <= pins.PIN_MAX_DIGITS:
             return _sw_only(SW.WRONG_LENGTH)
         return _sw_only(pin.verify(cmd.data, self._persist))
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from core.errors import CardMute, CardRemoved, LinkDropped
+from cartesim.core.errors import CardMute, CardRemoved, LinkDropped
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core import tlv
-from core.layout import FID_MF
+from cartesim.core import tlv
+from cartesim.core.layout import FID_MF
 
 
 @dataclass(eq=False)

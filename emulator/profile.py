@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -23,9 +23,10 @@ from pydantic import (
     model_validator,
 )
 
-from core import codes
-from emulator.errors import InputError
-from emulator.safe_yaml import load_yaml
+from cartesim.core import codes, pins
+from cartesim.core.atr import CardKind
+from cartesim.core.errors import InputError
+from cartesim.emulator.safe_yaml import load_yaml
 
 
 def _code(width: int, table: dict[str, str] | None = None) -> Any:
@@ -78,8 +79,7 @@ def _number(max_len: int, min_len: int = 1) -> Any:
     ]
 
 
-def _secret(digits_min: int, digits_max: int) -> Any:
-    pattern = f"^[0-9]{{{digits_min},{digits_max}}}$"
+def _secret(pattern: str) -> Any:
     return Annotated[str, StringConstraints(pattern=pattern), Field(strict=True)]
 
 
@@ -168,7 +168,7 @@ class Situation(_Model):
 class PinCounters(_Model):
     """The code porteur: 4 to 8 digits, written quoted ("1234")."""
 
-    code: _secret(4, 8)  # type: ignore[valid-type]
+    code: _secret(pins.PIN_PATTERN)  # type: ignore[valid-type]
     tries_max: int = Field(3, ge=1, le=15)
     tries_left: int | None = Field(None, ge=0, le=15, description="default: tries_max")
 
@@ -182,7 +182,7 @@ class PinCounters(_Model):
 class UnblockCounters(_Model):
     """The code de déblocage: 8 digits, its own retry counter and a usage counter."""
 
-    code: _secret(8, 8)  # type: ignore[valid-type]
+    code: _secret(pins.UNBLOCK_PATTERN)  # type: ignore[valid-type]
     tries_max: int = Field(10, ge=1, le=15)
     tries_left: int | None = Field(None, ge=0, le=15, description="default: tries_max")
     uses_max: int = Field(10, ge=1, le=255, description="how many unblocks the card allows")
@@ -205,6 +205,7 @@ class UpdateRecord(_Model):
 
 
 class CpsProfile(_Model):
+    kind: ClassVar[CardKind] = CardKind.CPS
     type: Literal["cps"]
     description: str = ""
     serial: _code(10) = "0000000001"  # type: ignore[valid-type]
@@ -257,6 +258,7 @@ class Insured(_Model):
 
 
 class VitaleProfile(_Model):
+    kind: ClassVar[CardKind] = CardKind.VITALE
     type: Literal["vitale"]
     description: str = ""
     serial: _code(10) = "0000000001"  # type: ignore[valid-type]

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from emulator.errors import InputError
+from cartesim.core.errors import InputError
 
 MAX_BYTES = 1 << 20  # profiles and scenarios are a few KiB; refuse big files before parsing
 

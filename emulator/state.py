@@ -15,15 +15,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from emulator.cardos import CardOS
-from emulator.errors import InputError
+from cartesim.core import pins
+from cartesim.core.errors import InputError
+from cartesim.emulator.cardos import CardOS
 
 FORMAT = "cartesim-state/1"
 
 
 class _PinState(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    code: str = Field(pattern=r"^[0-9]{4,8}$")
+    code: str = Field(pattern=pins.PIN_PATTERN)
     tries_left: int = Field(ge=0, le=15)
 
 

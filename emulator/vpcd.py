@@ -19,8 +19,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Protocol
 
-from core.apdu import redact_hex
-from core.errors import CardMute, CardRemoved, LinkDropped
+from cartesim.core.apdu import redact_hex
+from cartesim.core.errors import CardMute, CardRemoved, LinkDropped
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """hypothesis strategies for valid card profiles, for property tests here and downstream.
 
     from hypothesis import given
-    from harness.strategies import cps_profiles
+    from cartesim.harness.strategies import cps_profiles
 
     @given(cps_profiles())
     def test_my_reader(profile): ...   # profile: emulator.profile.CpsProfile
@@ -16,8 +16,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from core import codes
-from emulator.profile import CpsProfile, VitaleProfile
+from cartesim.core import codes
+from cartesim.emulator.profile import CpsProfile, VitaleProfile
 
 _UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 

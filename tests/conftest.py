@@ -4,37 +4,28 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import pytest
 from hypothesis import settings
 
-from core.transport.direct import DirectTransport
-from emulator.cardos import CardOS
-from harness.session import emulated_card
+from cartesim.core.transport.direct import DirectTransport
+from cartesim.emulator.cardos import CardOS
+from cartesim.emulator.cards import load_card
+from tests.helpers import CARDS
 
 # HYPOTHESIS_PROFILE=thorough: ten times the examples (and ≥ 5,000 model-based steps).
 settings.register_profile("thorough", max_examples=1000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
-ROOT = Path(__file__).resolve().parent.parent
-CARDS = ROOT / "fixtures" / "cards"
-DATA = Path(__file__).resolve().parent / "data"
-
-
-def apdu(card: CardOS, hexcmd: str) -> str:
-    """Send one APDU given in hex (spaces allowed); the response as upper-case hex."""
-    return card.process(bytes.fromhex(hexcmd)).hex().upper()
-
 
 @pytest.fixture
 def cps_os() -> CardOS:
-    return emulated_card(CARDS / "cps-roulette.yaml")
+    return load_card(CARDS / "cps-roulette.yaml")
 
 
 @pytest.fixture
 def vitale_os() -> CardOS:
-    return emulated_card(CARDS / "vitale-famille.yaml")
+    return load_card(CARDS / "vitale-famille.yaml")
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core import tlv
-from core.apdu import ApduFormatError, CommandApdu, ResponseApdu, redact_hex
+from cartesim.core import tlv
+from cartesim.core.apdu import ApduFormatError, CommandApdu, ResponseApdu, redact_hex
 
 commands = st.builds(
     CommandApdu,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core import layout
-from core.atr import CardKind, detect, protocols
+from cartesim.core import layout
+from cartesim.core.atr import CardKind, detect, protocols
 
 
 @pytest.mark.parametrize(

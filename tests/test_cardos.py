@@ -6,17 +6,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import layout, tlv
-from emulator.cardos import CardOS
-from emulator.cards import build_card
-from emulator.profile import load_profile
-from tests.conftest import CARDS, apdu
+from cartesim.core import layout, tlv
+from cartesim.emulator.cardos import CardOS
+from cartesim.emulator.cards import build_card
+from cartesim.emulator.profile import load_profile
+from tests.helpers import CARDS, apdu
 
 PROFILES = {name: load_profile(CARDS / f"{name}.yaml") for name in ("cps-roulette", "vitale-famille")}
 
 SELECT_IAS = "00A4040C0D E828BD080F8025000001FF0010"
 SELECT_HOLDER = "00A4080C04 0001D001"
 SELECT_SITUATION1 = "00A4080C04 0001D120"
+
+
+def _value(items: list[tlv.Tlv], tag: int) -> bytes:
+    found = tlv.find(items, tag)
+    assert found is not None, f"tag {tag:02X} missing"
+    return found.value
 
 
 def test_cps3_aid_selectable_as_independent_tools_send_it(cps_os: CardOS) -> None:
@@ -75,12 +81,12 @@ def test_select_fci_and_fcp_over_t0(cps_os: CardOS) -> None:
     assert fci[-2:] == b"\x90\x00"
     (t,) = tlv.decode(fci[:-2])
     assert t.tag == 0x6F
-    assert tlv.find(t.children(), 0x83).value == b"\x3f\x00"
+    assert _value(t.children(), 0x83) == b"\x3f\x00"
     r = apdu(cps_os, "00A4080404 0001D001")  # P2=04: FCP of the holder EF
     fcp = bytes.fromhex(apdu(cps_os, f"00C00000{r[2:]}"))[:-2]
     (t,) = tlv.decode(fcp)
     assert t.tag == 0x62
-    assert tlv.find(t.children(), 0x83).value == b"\xd0\x01"
+    assert _value(t.children(), 0x83) == b"\xd0\x01"
     assert apdu(cps_os, "00A4080C04 0001D001") == "9000"  # P2=0C: no data
 
 
@@ -141,7 +147,7 @@ def test_actua_record(cps_os: CardOS) -> None:
     raw = bytes.fromhex(apdu(cps_os, f"00B00000{r[2:]}"))[:-2]
     (t,) = tlv.decode(raw)
     assert t.tag == 0xEC
-    start = tlv.find(t.children(), 0x81).value
+    start = _value(t.children(), 0x81)
     assert start.hex() == "20250106093000"
 
 
@@ -178,13 +184,13 @@ def test_vitale_public_reads(vitale_os: CardOS) -> None:
     ident = bytes.fromhex(apdu(vitale_os, f"00B08200{r[2:]}"))[:-2]
     (t,) = tlv.decode(ident)
     assert t.tag == 0x65
-    assert tlv.find(t.children(), 0x80).value == b"DUPONT"
-    assert tlv.find(t.children(), 0x82).value == b"19820512"
+    assert _value(t.children(), 0x80) == b"DUPONT"
+    assert _value(t.children(), 0x82) == b"19820512"
     assert apdu(vitale_os, "00A4040C0B D25000000256495441 4C45") == "9000"
     r = apdu(vitale_os, "00B0820000")
     nir = bytes.fromhex(apdu(vitale_os, f"00B08200{r[2:]}"))[:-2]
     (t,) = tlv.decode(nir)
-    assert tlv.find(t.children(), 0x93).value == b"282057512345642"
+    assert _value(t.children(), 0x93) == b"282057512345642"
     assert apdu(vitale_os, "00A4040C0E D250000002 4D465F564954414C45") == "9000"
     assert apdu(vitale_os, "00A4020C02 2F00") == "9000"
     assert apdu(vitale_os, "0020000104 31323334") == "6A88"  # no PIN on this model

@@ -3,26 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import CARDS, DATA
-
-_SCRIPT = Path(sys.executable).parent / "cartesim"
-CLI = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "harness.cli"]
-ROULETTE = str(CARDS / "cps-roulette.yaml")
-
-
-def run(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("CARTESIM_")}
-    full_env.update(env or {})
-    return subprocess.run(
-        [*CLI, *args], input=stdin, capture_output=True, text=True, env=full_env, timeout=60, check=False
-    )
+from tests.helpers import CARDS, DATA, ROULETTE, run
 
 
 def test_read_equals_golden() -> None:

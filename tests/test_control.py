@@ -17,15 +17,14 @@ from typing import Any
 
 import pytest
 
-from core.cps import CpsCard
-from core.errors import CardDefinitivelyBlocked, LastTryNotConfirmed
-from core.transport.direct import DirectTransport
-from emulator import state as card_state
-from emulator.errors import InputError
-from emulator.vpcd import VpcdCard
-from harness import control
-from harness.card_settings import card_status, reset_card, save_card_state, set_card
-from harness.control import (
+from cartesim.core.cps import CpsCard
+from cartesim.core.errors import CardDefinitivelyBlocked, InputError, LastTryNotConfirmed
+from cartesim.core.transport.direct import DirectTransport
+from cartesim.emulator import state as card_state
+from cartesim.emulator.cards import load_card
+from cartesim.emulator.vpcd import VpcdCard
+from cartesim.harness.control import local as control
+from cartesim.harness.control.local import (
     CardControl,
     ControlServer,
     LocalCardControl,
@@ -34,10 +33,10 @@ from harness.control import (
     Slot,
     SlotCard,
 )
-from harness.emulate import parse_state_files, run_emulation
-from harness.pytest_plugin import InsertedCard
-from harness.session import emulated_card
-from tests.test_cli import run
+from cartesim.harness.control.settings import card_status, reset_card, save_card_state, set_card
+from cartesim.harness.pytest_plugin.fixtures import InsertedCard
+from cartesim.harness.tools.emulate import parse_state_files, run_emulation
+from tests.helpers import run
 
 CPS_ATR = "3BAC00402A001225006480000310009000"
 VITALE_ATR = "3B751300004509EA9000"
@@ -69,11 +68,11 @@ def server(local: LocalCardControl, sock_path: Path) -> Iterator[ControlServer]:
 
 # --- card-level --------------------------------------------------------------------------------
 def test_status_is_counters_only() -> None:
-    s = card_status(emulated_card("cps-two-situations"))
+    s = card_status(load_card("cps-two-situations"))
     assert (s.type, s.atr, s.pin_tries_left, s.pin_tries_max) == ("cps", CPS_ATR, 3, 3)
     assert (s.unblock_tries_left, s.unblock_uses_left, s.blocked) == (10, 10, False)
     _no_secret(json.dumps(s.__dict__))
-    v = card_status(emulated_card("vitale-famille"))
+    v = card_status(load_card("vitale-famille"))
     assert (v.type, v.atr, v.pin_tries_left, v.blocked) == ("vitale", VITALE_ATR, None, False)
 
 
@@ -92,14 +91,14 @@ def test_status_is_counters_only() -> None:
     ],
 )
 def test_set_states(states: list[str], expected: tuple[int, int, int, bool, bool]) -> None:
-    card = emulated_card("cps-roulette")
+    card = load_card("cps-roulette")
     s = set_card(card, states)
     got = (s.pin_tries_left, s.unblock_tries_left, s.unblock_uses_left, s.blocked, s.definitively_blocked)
     assert got == expected
 
 
 def test_set_changes_what_the_card_answers() -> None:
-    card = emulated_card("cps-roulette")
+    card = load_card("cps-roulette")
     t = DirectTransport(card)
     set_card(card, ["last-try"])
     assert CpsCard(t).status().pin_tries_left == 1
@@ -127,7 +126,7 @@ def test_set_changes_what_the_card_answers() -> None:
     ],
 )
 def test_set_refuses(profile: str, setting: str, message: str) -> None:
-    card = emulated_card(profile)
+    card = load_card(profile)
     before = card_status(card)
     with pytest.raises(InputError) as e:
         set_card(card, ["blocked", setting] if card.pin else [setting])
@@ -138,12 +137,12 @@ def test_set_refuses(profile: str, setting: str, message: str) -> None:
 
 def test_set_nothing() -> None:
     with pytest.raises(InputError, match="nothing to set"):
-        set_card(emulated_card("cps-roulette"), [])
+        set_card(load_card("cps-roulette"), [])
 
 
 def test_set_and_reset_go_through_the_state_file(tmp_path: Path) -> None:
     path = tmp_path / "s.json"
-    card = emulated_card("cps-roulette", path)
+    card = load_card("cps-roulette", path)
     set_card(card, ["definitively-blocked"])
     saved = json.loads(path.read_text())
     assert saved["pin"]["tries_left"] == 0 and saved["unblock"]["tries_left"] == 0
@@ -156,7 +155,7 @@ def test_set_and_reset_go_through_the_state_file(tmp_path: Path) -> None:
 
 
 def test_reset_restores_the_profile_not_a_fresh_card() -> None:
-    card = emulated_card("cps-last-try")
+    card = load_card("cps-last-try")
     set_card(card, ["fresh"])
     assert reset_card(card, "cps-last-try").pin_tries_left == 1
     with pytest.raises(InputError, match="not the one of this card"):
@@ -164,11 +163,11 @@ def test_reset_restores_the_profile_not_a_fresh_card() -> None:
 
 
 def test_save_card_state(tmp_path: Path) -> None:
-    card = emulated_card("cps-roulette")
+    card = load_card("cps-roulette")
     set_card(card, ["last-try", "unblock_uses_left=4"])
     path = save_card_state(card, tmp_path / "bug.json")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    again = emulated_card("cps-roulette")
+    again = load_card("cps-roulette")
     assert card_state.load(again, path)
     assert card_status(again) == card_status(card)
     with pytest.raises(InputError, match="folder does not exist"):
@@ -278,7 +277,7 @@ def vpcds() -> Iterator[tuple[FakeVpcd, FakeVpcd]]:
 
 def test_remove_insert_swap_seen_by_vpcd(vpcds: tuple[FakeVpcd, FakeVpcd]) -> None:
     fake = vpcds[0]
-    holder = SlotCard(emulated_card("cps-roulette"))
+    holder = SlotCard(load_card("cps-roulette"))
     served = VpcdCard(holder, "127.0.0.1", fake.port).start()
     try:
         ctl = LocalCardControl([Slot("cps-roulette", holder, served)])
@@ -501,7 +500,7 @@ def _emulate(
     **kw: Any,
 ) -> tuple[threading.Thread, threading.Event, list[str]]:
     """run_emulation in a thread (no signal handlers there), once vpcd has seen every card."""
-    stop, said = threading.Event(), []
+    stop, said = threading.Event(), list[str]()
     thread = threading.Thread(
         target=run_emulation,
         args=(profiles, state_dir, "127.0.0.1", ports[0].port, said.append, stop),
@@ -520,7 +519,7 @@ def test_run_emulation_with_control(
     state_dir = tmp_path / "cards"
     state_dir.mkdir()
     bug = tmp_path / "bug.json"
-    card = emulated_card("cps-roulette")
+    card = load_card("cps-roulette")
     set_card(card, ["unblock-last-try"])
     save_card_state(card, bug)
     thread, stop, said = _emulate(

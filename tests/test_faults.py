@@ -8,28 +8,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from core.cps import CpsCard
-from core.errors import CardError, CardMute, CardRemoved, LinkDropped
-from core.transport.direct import DirectTransport
-from emulator.cardos import CardOS
-from emulator.errors import InputError
-from emulator.profile import load_profile
-from harness.session import emulated_card
-from tests.conftest import CARDS
-
-
-def faulty(tmp_path: Path, base: str, *faults: dict[str, Any]) -> Path:
-    doc = yaml.safe_load((CARDS / f"{base}.yaml").read_text())
-    doc["faults"] = list(faults)
-    path = tmp_path / f"{base}-faulty.yaml"
-    path.write_text(yaml.safe_dump(doc, allow_unicode=True))
-    return path
+from cartesim.core.cps import CpsCard
+from cartesim.core.errors import CardError, CardMute, CardRemoved, InputError, LinkDropped
+from cartesim.core.transport.direct import DirectTransport
+from cartesim.emulator.cardos import CardOS
+from cartesim.emulator.cards import load_card
+from cartesim.emulator.profile import load_profile
+from tests.helpers import faulty
 
 
 def open_card(path: Path) -> tuple[CardOS, DirectTransport, CpsCard]:
-    os_ = emulated_card(path)
+    os_ = load_card(path)
     t = DirectTransport(os_)
     return os_, t, CpsCard(t)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness import fuzz
-from harness.fuzz import valid_sw
+from cartesim.harness.tools import fuzz
+from cartesim.harness.tools.fuzz import valid_sw
 
 
 def test_short_fuzz_run_finds_nothing() -> None:
@@ -16,7 +16,7 @@ def test_short_fuzz_run_finds_nothing() -> None:
 
 
 def test_fuzzer_catches_a_card_that_raises(monkeypatch: pytest.MonkeyPatch) -> None:
-    from emulator.cardos import CardOS
+    from cartesim.emulator.cardos import CardOS
 
     def broken(self: CardOS, raw: bytes) -> bytes:
         raise ValueError("boom")
@@ -28,7 +28,7 @@ def test_fuzzer_catches_a_card_that_raises(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_fuzzer_catches_an_internal_error_answer(monkeypatch: pytest.MonkeyPatch) -> None:
-    from emulator.cardos import CardOS
+    from cartesim.emulator.cardos import CardOS
 
     monkeypatch.setattr(CardOS, "process", lambda self, raw: b"\x6f\x00")
     assert len(fuzz.run(9, seed=3).failures) == 9

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.cps import CpsCard
-from core.errors import (
+from cartesim.core.cps import CpsCard
+from cartesim.core.errors import (
     BadCode,
     CardBlocked,
     CardDefinitivelyBlocked,
@@ -13,13 +13,13 @@ from core.errors import (
     LastTryNotConfirmed,
     WrongCode,
 )
-from core.trace import ListTracer
-from core.transport import Transport
-from core.transport.direct import DirectTransport
-from emulator.cardos import CardOS
-from harness.pytest_plugin import CardFactory
-from harness.session import emulated_card
-from tests.conftest import CARDS, apdu
+from cartesim.core.trace import ListTracer
+from cartesim.core.transport import Transport
+from cartesim.core.transport.direct import DirectTransport
+from cartesim.emulator.cardos import CardOS
+from cartesim.emulator.cards import load_card
+from cartesim.harness.pytest_plugin.fixtures import CardFactory
+from tests.helpers import CARDS, apdu
 
 VERIFY_1234 = "0020000104 31323334"
 VERIFY_0000 = "0020000104 30303030"
@@ -108,7 +108,7 @@ def test_wrong_unblock_codes_until_definitively_blocked(cps_os: CardOS) -> None:
 
 
 def test_usage_counter_exhausted_blocks_unblock() -> None:
-    card = emulated_card(CARDS / "cpf-infirmier-remplacant.yaml")  # 3 unblocks allowed
+    card = load_card(CARDS / "cpf-infirmier-remplacant.yaml")  # 3 unblocks allowed
     for _ in range(3):
         assert apdu(card, "002C00010C 3133353732343638 31313131") == "9000"
     assert apdu(card, "002C00010C 3133353732343638 31313131") == "6983"
@@ -132,13 +132,13 @@ def test_change_pin_blocked(cps_os: CardOS) -> None:
 
 
 def test_last_try_profile_and_blocked_profile() -> None:
-    last = emulated_card(CARDS / "cps-last-try.yaml")
+    last = load_card(CARDS / "cps-last-try.yaml")
     assert apdu(last, QUERY) == "63C1"
     assert apdu(last, VERIFY_0000) == "6983"
-    blocked = emulated_card(CARDS / "cps-blocked.yaml")
+    blocked = load_card(CARDS / "cps-blocked.yaml")
     assert apdu(blocked, QUERY) == "6983"
     assert apdu(blocked, UNBLOCK_OK) == "9000"
-    definitive = emulated_card(CARDS / "cps-definitively-blocked.yaml")
+    definitive = load_card(CARDS / "cps-definitively-blocked.yaml")
     assert apdu(definitive, UNBLOCK_OK) == "6983"
 
 
@@ -159,8 +159,13 @@ def test_engine_lockout_and_unblock(cps_transport: Transport, apdu_trace: ListTr
         card.verify("0000")  # one try left: the guard sends no code without a yes
     assert [ex.command for ex in apdu_trace[sent:]] == ["00200001"]  # only the tries-left query
     asked: list[CodeKind] = []
+
+    def yes(kind: CodeKind) -> bool:
+        asked.append(kind)
+        return True
+
     with pytest.raises(CardBlocked, match=r"^Carte bloquée$"):
-        card.verify("0000", confirm_last_try=lambda kind: asked.append(kind) or True)
+        card.verify("0000", confirm_last_try=yes)
     assert asked == [CodeKind.PORTEUR]
     st = card.status()
     assert st.blocked

@@ -12,14 +12,14 @@ import jsonschema
 import pytest
 import yaml
 
-from core.cps import CpsCard
-from core.vitale import VitaleCard
-from emulator import profile as schema
-from emulator.bundled import SCHEMA_FILE, resolve_profile, sample_names
-from emulator.errors import InputError
-from emulator.profile import CpsProfile, VitaleProfile, load_profile
-from harness.pytest_plugin import CardFactory
-from tests.conftest import CARDS
+from cartesim.core.cps import CpsCard
+from cartesim.core.errors import InputError
+from cartesim.core.vitale import VitaleCard
+from cartesim.emulator import profile as schema
+from cartesim.emulator.catalog import SCHEMA_FILE, resolve_profile, sample_names
+from cartesim.emulator.profile import CpsProfile, VitaleProfile, load_profile
+from cartesim.harness.pytest_plugin.fixtures import CardFactory
+from tests.helpers import CARDS
 
 SHIPPED = sorted(CARDS.glob("*.yaml"))
 REQUIRED = {

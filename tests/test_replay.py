@@ -8,17 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from core.cps import CpsCard
-from core.errors import CardBlocked, WrongCode
-from core.trace import JsonlTracer
-from core.transport.direct import DirectTransport
-from core.vitale import VitaleCard
-from emulator.errors import InputError
-from harness.card_settings import save_card_state, set_card
-from harness.replay import Codes, Recorded, load_trace, rebuild, replay
-from harness.session import emulated_card
-from tests.conftest import DATA
-from tests.test_cli import run
+from cartesim.core.cps import CpsCard
+from cartesim.core.errors import CardBlocked, InputError, WrongCode
+from cartesim.core.trace import JsonlTracer
+from cartesim.core.transport.direct import DirectTransport
+from cartesim.core.vitale import VitaleCard
+from cartesim.emulator.cards import load_card
+from cartesim.harness.control.settings import save_card_state, set_card
+from cartesim.harness.tools.replay import Codes, Recorded, load_trace, rebuild, replay
+from tests.helpers import DATA, run
 
 GOLDEN = sorted((DATA / "traces").glob("*.jsonl"))
 CODES = ("1234", "12345678", "4321", "5678")  # as hex: how a leaked code would show in a trace
@@ -108,7 +106,7 @@ def test_sessions_are_told_apart_by_the_pause_between_commands(tmp_path: Path) -
 def test_engine_trace_in_one_session(tmp_path: Path) -> None:
     trace = tmp_path / "engine.jsonl"
     with trace.open("w", encoding="utf-8") as f:
-        t = DirectTransport(emulated_card("cps-roulette"))
+        t = DirectTransport(load_card("cps-roulette"))
         t.tracers.append(JsonlTracer(f))
         cps = CpsCard(t)
         for _ in range(2):
@@ -125,7 +123,7 @@ def test_engine_trace_in_one_session(tmp_path: Path) -> None:
         assert cps.status().pin_verified
         t.power_cycle()
         assert not cps.status().pin_verified
-        v = DirectTransport(emulated_card("vitale-famille"))
+        v = DirectTransport(load_card("vitale-famille"))
         v.tracers.append(JsonlTracer(f))
     _no_code(trace.read_text())
     report = replay(trace, "cps-roulette", session_gap=0)
@@ -136,7 +134,7 @@ def test_engine_trace_in_one_session(tmp_path: Path) -> None:
 def test_engine_vitale_trace(tmp_path: Path) -> None:
     trace = tmp_path / "vitale.jsonl"
     with trace.open("w", encoding="utf-8") as f:
-        t = DirectTransport(emulated_card("vitale-famille"))
+        t = DirectTransport(load_card("vitale-famille"))
         t.tracers.append(JsonlTracer(f))
         VitaleCard(t).read()
     assert replay(trace, "vitale-famille").identical
@@ -144,7 +142,7 @@ def test_engine_vitale_trace(tmp_path: Path) -> None:
 
 
 def test_replay_from_a_saved_state(tmp_path: Path) -> None:
-    card = emulated_card("cps-roulette")
+    card = load_card("cps-roulette")
     set_card(card, ["last-try"])
     saved = save_card_state(card, tmp_path / "bug.json")
     trace = tmp_path / "t.jsonl"

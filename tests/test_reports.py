@@ -8,11 +8,11 @@ from collections.abc import Callable
 
 import pytest
 
-from core import report
-from core.cps import CpsCard, CpsData
-from core.vitale import VitaleCard
-from harness.pytest_plugin import CardFactory, InsertedCard
-from tests.conftest import DATA
+from cartesim.core import report
+from cartesim.core.cps import CpsCard, CpsData
+from cartesim.core.vitale import VitaleCard
+from cartesim.harness.pytest_plugin.fixtures import CardFactory, InsertedCard
+from tests.helpers import DATA
 
 
 @pytest.fixture

@@ -11,20 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from emulator.errors import InputError
-from harness import cli as cartesim_cli
-from harness.scenario import load_scenario, run_scenario
-from tests.conftest import ROOT
-from tests.test_cli import run
-
-SCENARIOS = sorted((ROOT / "fixtures" / "scenarios").glob("*.yaml"))
+from cartesim.core.errors import InputError
+from cartesim.harness.cli import main as cartesim_cli
+from cartesim.harness.scenario.run import load_scenario, run_scenario
+from tests.helpers import MISMATCH, ROOT, SAMPLE_CODES, SCENARIOS, code_forms, run
 
 # The codes the tmp scenarios below use, plain and in hex: none may ever be printed.
-CODES = ("1234", "12345678", "4321")
-
-
-def code_forms(codes: tuple[str, ...] = CODES) -> list[str]:
-    return [form for c in codes for form in (c, c.encode().hex(), c.encode().hex().upper())]
+CODES = SAMPLE_CODES
 
 
 def _write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
@@ -191,18 +184,6 @@ def test_a_state_file_is_read_never_written(tmp_path: Path) -> None:
 
 
 # --- the mismatch report ---------------------------------------------------------------------
-MISMATCH = """
-    description: expects the wrong thing on purpose
-    cards: [cps-blocked]
-    steps:
-      - unblock: {code: "12345678", new_pin: "4321"}
-        expect: {sw: "9000", tries_left: 3}
-      - verify: "1234"
-        expect: {sw: 63C1, error: blocked, tries_left: 1}
-      - tries_left
-"""
-
-
 def test_mismatch_report_expected_actual_trace_and_no_code(tmp_path: Path) -> None:
     path = _write(tmp_path, MISMATCH)
     lines: list[str] = []
@@ -228,7 +209,7 @@ def test_mismatch_report_expected_actual_trace_and_no_code(tmp_path: Path) -> No
     ]
     output = "\n".join(lines).replace(str(path), "<scenario>")
     assert report.replace(str(path), "<scenario>") in output
-    for secret in code_forms():
+    for secret in code_forms(CODES):
         assert secret not in output, secret
 
 
@@ -276,7 +257,7 @@ def test_cli_mismatch_exit_1(tmp_path: Path) -> None:
     assert r.returncode == 1
     assert "MISMATCH in" in r.stdout and "tries_left:  expected 1, actual 2" in r.stdout
     out = (r.stdout + r.stderr).replace(str(path), "<scenario>")
-    for secret in code_forms():
+    for secret in code_forms(CODES):
         assert secret not in out, secret
 
 
@@ -292,8 +273,8 @@ def test_cli_bad_scenario_exit_2_one_line(tmp_path: Path) -> None:
 def test_cli_without_pcscd_exit_3(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from harness import pcscd
-    from harness.cli_scenario import scenario
+    from cartesim.harness.cli.scenario import scenario
+    from cartesim.harness.stack import pcscd
 
     def unavailable(self: pcscd.Pcscd) -> pcscd.Pcscd:
         raise pcscd.PcscdUnavailable("pcscd is not installed (apt-get install pcscd)")
@@ -329,5 +310,5 @@ def test_pytest_collects_scenarios_outside_testpaths(tmp_path: Path) -> None:
     assert "tries_left:  expected 1, actual 2" in out and "0020000104********" in out
     assert f"bad scenario: {tmp_path}/scen/bad.yaml: steps[0]: must be an action name" in out
     assert "Traceback" not in out and "harness/scenario.py" not in out
-    for secret in code_forms():
+    for secret in code_forms(CODES):
         assert secret not in out.replace(str(tmp_path), "<tmp>"), secret

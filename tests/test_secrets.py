@@ -13,12 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from core.cps import CpsCard
-from core.errors import CartesimError
-from core.transport.direct import DirectTransport
-from harness.session import emulated_card
-from tests.conftest import CARDS
-from tests.test_cli import run
+from cartesim.core.cps import CpsCard
+from cartesim.core.errors import CartesimError
+from cartesim.core.transport.direct import DirectTransport
+from cartesim.emulator.cards import load_card
+from tests.helpers import CARDS, run
 
 PIN, UNBLOCK, NEW_PIN, WRONG = "739158", "58203917", "648201", "904417"
 SECRETS = (PIN, UNBLOCK, NEW_PIN, WRONG)
@@ -86,7 +85,7 @@ def test_env_codes_and_demo(profile: Path) -> None:
 
 
 def test_engine_exceptions_hold_no_code(profile: Path) -> None:
-    card = CpsCard(DirectTransport(emulated_card(profile)))
+    card = CpsCard(DirectTransport(load_card(profile)))
     raised: list[BaseException] = []
     attempts = [
         lambda: card.verify(WRONG),

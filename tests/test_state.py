@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from emulator import state
-from emulator.errors import InputError
-from harness.session import emulated_card
-from tests.conftest import CARDS, apdu
+from cartesim.core.errors import InputError
+from cartesim.emulator import state
+from cartesim.emulator.cards import load_card
+from tests.helpers import CARDS, apdu
 
 PROFILE = CARDS / "cps-roulette.yaml"
 
@@ -20,13 +20,13 @@ PROFILE = CARDS / "cps-roulette.yaml"
 def test_every_change_is_saved_and_reloaded(tmp_path: Path) -> None:
     path = tmp_path / "s.json"
     before = PROFILE.read_bytes()
-    card = emulated_card(PROFILE, path)
+    card = load_card(PROFILE, path)
     assert not path.exists()  # a fresh card until something changes
     apdu(card, "0020000104 30303030")
     saved = json.loads(path.read_text())
     assert saved["pin"]["tries_left"] == 2
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    again = emulated_card(PROFILE, path)
+    again = load_card(PROFILE, path)
     assert apdu(again, "00200001") == "63C2"
     assert PROFILE.read_bytes() == before  # the profile is never rewritten
     assert [p.name for p in tmp_path.iterdir()] == ["s.json"]  # no temp file left
@@ -34,7 +34,7 @@ def test_every_change_is_saved_and_reloaded(tmp_path: Path) -> None:
 
 def test_unblock_saved_in_one_write(tmp_path: Path) -> None:
     path = tmp_path / "s.json"
-    card = emulated_card(CARDS / "cps-blocked.yaml", path)
+    card = load_card(CARDS / "cps-blocked.yaml", path)
     writes: list[dict] = []
     original = card.on_persist
     assert original is not None
@@ -87,11 +87,11 @@ def test_bad_state_files(tmp_path: Path, content: str, problem: str) -> None:
     path = tmp_path / "s.json"
     path.write_text(content)
     with pytest.raises(InputError, match=problem) as e:
-        emulated_card(PROFILE, path)
+        load_card(PROFILE, path)
     assert str(e.value).startswith(f"{path}: ")
     assert "\n" not in str(e.value)
 
 
 def test_state_folder_must_exist(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="folder does not exist"):
-        emulated_card(PROFILE, tmp_path / "nope" / "s.json")
+        load_card(PROFILE, tmp_path / "nope" / "s.json")

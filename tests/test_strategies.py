@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 
-from core.cps import CpsCard
-from core.transport.direct import DirectTransport
-from core.vitale import VitaleCard
-from emulator.cards import build_card
-from emulator.profile import CpsProfile, VitaleProfile
-from harness.strategies import cps_profiles, vitale_profiles
+from cartesim.core.cps import CpsCard
+from cartesim.core.transport.direct import DirectTransport
+from cartesim.core.vitale import VitaleCard
+from cartesim.emulator.cards import build_card
+from cartesim.emulator.profile import CpsProfile, VitaleProfile
+from cartesim.harness.strategies import cps_profiles, vitale_profiles
 
 SETTINGS = settings(
     max_examples=60, suppress_health_check=[HealthCheck.too_slow, HealthCheck.large_base_example]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pexpect
 
-from tests.test_cli import CLI
+from tests.helpers import CLI
 
 TIMEOUT = 20
 
@@ -22,7 +22,9 @@ def spawn(*args: str) -> pexpect.spawn:
 
 
 def screen(child: pexpect.spawn) -> str:
-    return child.logfile_read.getvalue()
+    log = child.logfile_read
+    assert isinstance(log, io.StringIO)
+    return log.getvalue()
 
 
 def test_unblock_at_a_terminal(tmp_path: Path) -> None:

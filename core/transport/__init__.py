@@ -10,11 +10,14 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
-from core.apdu import INS_GET_RESPONSE, CommandApdu, ResponseApdu
-from core.errors import CardDataError, TransportError
-from core.sw import SW1_MORE_DATA, SW1_WRONG_LE
-from core.trace import Tracer, make_exchange
+from cartesim.core.apdu import INS_GET_RESPONSE, CommandApdu, ResponseApdu
+from cartesim.core.errors import CardDataError, TransportError
+from cartesim.core.sw import SW1_MORE_DATA, SW1_WRONG_LE
+from cartesim.core.trace import Tracer, make_exchange
+
+_T = TypeVar("_T", bound="Transport")
 
 MAX_T0_ROUNDS = 64  # a card that keeps answering 61xx/6Cxx is broken, not chatty
 
@@ -97,7 +100,7 @@ class Transport(ABC):
                 return ResponseApdu(data + resp.data, resp.sw)
         raise CardDataError("the card keeps answering 61xx/6Cxx")
 
-    def __enter__(self) -> Transport:
+    def __enter__(self: _T) -> _T:
         return self
 
     def __exit__(self, *exc: object) -> None:

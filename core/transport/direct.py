@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
-from core.errors import CardRemoved, LinkDropped
-from core.transport import Transport
+from cartesim.core.errors import CardRemoved, LinkDropped
+from cartesim.core.transport import Transport
 
 
 class Card(Protocol):

@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from core.atr import protocols
-from core.errors import CardMute, CardRemoved, NoCard, NoReader, NoService, TransportError
-from core.transport import Transport
+from cartesim.core.atr import CardKind, detect, protocols
+from cartesim.core.errors import CardMute, CardRemoved, NoCard, NoReader, NoService, TransportError
+from cartesim.core.transport import Transport
 
 try:
     from smartcard import scard
@@ -375,13 +375,14 @@ class PcscTransport(Transport):
             self._ctx = None
 
 
-__all__ = [
-    "PNP_NOTIFICATION",
-    "PcscTransport",
-    "ReaderInfo",
-    "first_reader_with",
-    "list_readers",
-    "reader_names",
-    "wait_for_readers",
-    "wait_reader",
-]
+def open_reader(reader: str | None, kind: CardKind, *, timeout: float = 0.0) -> PcscTransport:
+    """The card a user names: ``reader`` is an exact reader name, ``re:PATTERN``, or None for the
+    first reader holding a card of ``kind`` (detected by its ATR)."""
+    if reader is None:
+        found = first_reader_with(lambda atr: detect(atr) is kind)
+        if found is None:
+            raise NoCard(f"Aucun lecteur ne contient de {kind.label}")
+        return PcscTransport(found.name, timeout=timeout)
+    if reader.startswith("re:"):
+        return PcscTransport(re.compile(reader[3:]), timeout=timeout)
+    return PcscTransport(reader, timeout=timeout)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from emulator.cardos import CardOS
-from emulator.cards.cps import build_cps
-from emulator.cards.vitale import build_vitale
-from emulator.faults import Fault, FaultPlan
-from emulator.profile import CpsProfile, VitaleProfile
+from pathlib import Path
+
+from cartesim.core.atr import CardKind
+from cartesim.core.errors import InputError
+from cartesim.emulator import state as card_state
+from cartesim.emulator.cardos import CardOS
+from cartesim.emulator.cards.cps import build_cps
+from cartesim.emulator.cards.vitale import build_vitale
+from cartesim.emulator.catalog import resolve_profile
+from cartesim.emulator.faults import Fault, FaultPlan
+from cartesim.emulator.profile import CpsProfile, VitaleProfile, load_profile
 
 
 def build_card(profile: CpsProfile | VitaleProfile) -> CardOS:
@@ -27,4 +33,15 @@ def build_card(profile: CpsProfile | VitaleProfile) -> CardOS:
     return card
 
 
-__all__ = ["build_card", "build_cps", "build_vitale"]
+def load_card(profile: str | Path, state: Path | None = None, kind: CardKind | None = None) -> CardOS:
+    """The card of a profile (a path or a sample name), bound to its state file if given.
+
+    ``kind``: the card must be of this kind (InputError otherwise)."""
+    path = resolve_profile(profile)
+    loaded = load_profile(path)
+    if kind is not None and loaded.kind is not kind:
+        raise InputError(str(path), "type", f"this is a {loaded.kind.value} profile, not a {kind.value} one")
+    card = build_card(loaded)
+    if state is not None:
+        card_state.bind(card, state)
+    return card

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from core import layout, tlv
-from core.layout import HolderTag, SituationTag
-from emulator.cardos import CardOS
-from emulator.fs import DF, EF, make_mf
-from emulator.pin import Pin, UnblockCode
-from emulator.profile import CpsProfile, Holder, Situation
+from cartesim.core import layout, tlv
+from cartesim.core.layout import HolderTag, SituationTag
+from cartesim.emulator.cardos import CardOS
+from cartesim.emulator.fs import DF, EF, make_mf
+from cartesim.emulator.pin import Pin, UnblockCode
+from cartesim.emulator.profile import CpsProfile, Holder, Situation
 
 _HOLDER_FIELDS: dict[HolderTag, str] = {
     HolderTag.TYPE_CARTE: "type_carte",

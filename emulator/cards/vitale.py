@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from core import layout, tlv
-from core.layout import AmoTag, BeneficiaryTag, InsuredTag
-from emulator.cardos import CardOS
-from emulator.fs import DF, EF, make_mf
-from emulator.profile import Beneficiary, VitaleProfile
+from cartesim.core import layout, tlv
+from cartesim.core.layout import AmoTag, BeneficiaryTag, InsuredTag
+from cartesim.emulator.cardos import CardOS
+from cartesim.emulator.fs import DF, EF, make_mf
+from cartesim.emulator.profile import Beneficiary, VitaleProfile
 
 
 def _t(tag: int, text: str) -> bytes:

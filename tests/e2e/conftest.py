@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from emulator.cardos import CardOS
-from emulator.vpcd import VpcdCard
-from harness.pcscd import Pcscd, vpcd_reader
-from harness.pytest_plugin import CARD_TIMEOUT, Rig
-from harness.session import emulated_card
+from cartesim.emulator.cardos import CardOS
+from cartesim.emulator.cards import load_card
+from cartesim.emulator.vpcd import VpcdCard
+from cartesim.harness.pytest_plugin.fixtures import CARD_TIMEOUT, Rig
+from cartesim.harness.stack.pcscd import Pcscd, vpcd_reader
 
 if TYPE_CHECKING:  # pyscard may be missing: pcscd_available() says so, the fixtures skip
-    from core.transport.pcsc import PcscTransport
+    from cartesim.core.transport.pcsc import PcscTransport
 
 CPS_SLOT, VITALE_SLOT = 0, 1
 
@@ -33,7 +33,7 @@ def pcscd(pcscd_free_slots: Rig) -> Pcscd:
 
 def _serve(card: CardOS, slot: int) -> Iterator[VpcdCard]:
     # Imported here: the pcsc transport needs pyscard, and pcscd_available() reports its absence.
-    from core.transport.pcsc import wait_reader
+    from cartesim.core.transport.pcsc import wait_reader
 
     served = VpcdCard.for_slot(card, slot).start()
     try:
@@ -49,17 +49,17 @@ def _serve(card: CardOS, slot: int) -> Iterator[VpcdCard]:
 @pytest.fixture
 def cps_vpcd(pcscd: Pcscd) -> Iterator[VpcdCard]:
     """A fresh cps-roulette card in slot 0 (PIN 1234, unblock code 12345678)."""
-    yield from _serve(emulated_card("cps-roulette"), CPS_SLOT)
+    yield from _serve(load_card("cps-roulette"), CPS_SLOT)
 
 
 @pytest.fixture
 def vitale_vpcd(pcscd: Pcscd) -> Iterator[VpcdCard]:
     """A fresh vitale-famille card in slot 1."""
-    yield from _serve(emulated_card("vitale-famille"), VITALE_SLOT)
+    yield from _serve(load_card("vitale-famille"), VITALE_SLOT)
 
 
 def _open(slot: int) -> Iterator[PcscTransport]:
-    from core.transport.pcsc import PcscTransport
+    from cartesim.core.transport.pcsc import PcscTransport
 
     transport = PcscTransport(vpcd_reader(slot), timeout=CARD_TIMEOUT)
     try:

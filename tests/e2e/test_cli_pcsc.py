@@ -12,10 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.pytest_plugin import Rig
-from tests.conftest import DATA
-from tests.e2e.emulation import CPS_READER, VITALE_READER, emulating, wait_for
-from tests.test_cli import CLI, run
+from cartesim.harness.pytest_plugin.fixtures import Rig
+from tests.helpers import CLI, CPS_READER, DATA, VITALE_READER, emulating, run, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from harness import crashtest
-from harness.pytest_plugin import Rig
+from cartesim.harness.pytest_plugin.fixtures import Rig
+from cartesim.harness.tools import crashtest
 
 pytestmark = pytest.mark.e2e
 
@@ -21,7 +23,10 @@ def test_kill_minus_9_loses_nothing(pcscd_free_slots: Rig) -> None:
 
 def test_checker_sees_a_lost_decrement() -> None:
     known = crashtest.Known(pin_left=2)
-    state = {"pin": {"code": "1234", "tries_left": 3}, "unblock": {"tries_left": 10, "uses_left": 10}}
+    state: dict[str, dict[str, Any]] = {
+        "pin": {"code": "1234", "tries_left": 3},
+        "unblock": {"tries_left": 10, "uses_left": 10},
+    }
     assert crashtest.check(state, known, ("wrong_pin", ""))  # one more try than the card had
     state["pin"]["tries_left"] = 1
     assert crashtest.check(state, known, ("wrong_pin", "")) == []

@@ -12,11 +12,9 @@ from typing import Any
 
 import pytest
 
-from harness.pytest_plugin import Rig
-from tests.e2e import emulation
-from tests.e2e.emulation import CPS_READER
-from tests.test_cli import run
-from tests.test_faults import faulty
+from cartesim.harness.pytest_plugin.fixtures import Rig
+from tests import helpers as emulation
+from tests.helpers import CPS_READER, faulty, run
 
 pytestmark = pytest.mark.e2e
 

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.pytest_plugin import Rig, unavailable
-from tests.e2e.emulation import CPS_READER, wait_for
-from tests.test_cli import CLI, run
+from cartesim.harness.pytest_plugin.fixtures import Rig, unavailable
+from tests.helpers import CLI, CPS_READER, run, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.pytest_plugin import Rig
-from harness.scenario import run_scenario
-from tests.test_scenarios import MISMATCH, SCENARIOS, code_forms
+from cartesim.harness.pytest_plugin.fixtures import Rig
+from cartesim.harness.scenario.run import run_scenario
+from tests.helpers import MISMATCH, SCENARIOS, code_forms
 
 pytestmark = pytest.mark.e2e
 

@@ -15,21 +15,21 @@ from pathlib import Path
 
 import pytest
 
-from core import layout, report
-from core.atr import CardKind, detect
-from core.cps import CpsCard
-from core.errors import CardBlocked, CardRemoved, NoCard, NoReader, NoService, WrongCode
-from core.sw import SW
-from core.transport.direct import DirectTransport
-from core.vitale import VitaleCard
-from emulator.vpcd import VpcdCard
-from harness.pcscd import VPCD_READERS, Pcscd, vpcd_reader
-from harness.session import emulated_card
+from cartesim.core import layout, report
+from cartesim.core.atr import CardKind, detect
+from cartesim.core.cps import CpsCard
+from cartesim.core.errors import CardBlocked, CardRemoved, NoCard, NoReader, NoService, WrongCode
+from cartesim.core.sw import SW
+from cartesim.core.transport.direct import DirectTransport
+from cartesim.core.vitale import VitaleCard
+from cartesim.emulator.cards import load_card
+from cartesim.emulator.vpcd import VpcdCard
+from cartesim.harness.stack.pcscd import VPCD_READERS, Pcscd, vpcd_reader
 
 if os.environ.get("CI") == "true":
-    from core.transport import pcsc  # under CI a missing pyscard must fail, not skip
+    from cartesim.core.transport import pcsc  # under CI a missing pyscard must fail, not skip
 else:
-    pcsc = pytest.importorskip("core.transport.pcsc", reason="pyscard is not installed")
+    pcsc = pytest.importorskip("cartesim.core.transport.pcsc", reason="pyscard is not installed")
 
 pytestmark = pytest.mark.e2e
 
@@ -134,7 +134,7 @@ def test_reset_by_another_application_is_absorbed(cps_pcsc: pcsc.PcscTransport) 
 
 def test_vitale_read_matches_direct(vitale_pcsc: pcsc.PcscTransport) -> None:
     through_pcsc = VitaleCard(vitale_pcsc).read()
-    direct = VitaleCard(DirectTransport(emulated_card("vitale-famille"))).read()
+    direct = VitaleCard(DirectTransport(load_card("vitale-famille"))).read()
     assert through_pcsc == direct
     assert dataclasses.asdict(through_pcsc)["assure"]["nom"] == "DUPONT"
     assert len(through_pcsc.beneficiaires) >= 3
@@ -246,8 +246,8 @@ def fake_vpcd() -> Iterator[FakeVpcd]:
 
 
 def test_vpcd_framing_power_and_redaction(fake_vpcd: FakeVpcd, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="emulator.vpcd")
-    with VpcdCard(emulated_card("cps-roulette"), "127.0.0.1", fake_vpcd.port) as card:
+    caplog.set_level(logging.DEBUG, logger="cartesim.emulator.vpcd")
+    with VpcdCard(load_card("cps-roulette"), "127.0.0.1", fake_vpcd.port) as card:
         fake_vpcd.accept()
         assert card.wait_connected(CARD_TIMEOUT)
         fake_vpcd.send(b"\x01")  # power on: no answer
@@ -263,8 +263,8 @@ def test_vpcd_framing_power_and_redaction(fake_vpcd: FakeVpcd, caplog: pytest.Lo
 
 
 def test_vpcd_reconnects_and_keeps_the_card(fake_vpcd: FakeVpcd, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="emulator.vpcd")
-    with VpcdCard(emulated_card("cps-roulette"), "127.0.0.1", fake_vpcd.port) as card:
+    caplog.set_level(logging.INFO, logger="cartesim.emulator.vpcd")
+    with VpcdCard(load_card("cps-roulette"), "127.0.0.1", fake_vpcd.port) as card:
         fake_vpcd.accept()
         assert fake_vpcd.ask(bytes.fromhex("002000010430303030")) == b"\x63\xc2"
         fake_vpcd.drop()  # vpcd went away (pcscd stopped)
@@ -291,7 +291,7 @@ def test_vpcd_waits_for_vpcd_to_appear() -> None:
     probe = FakeVpcd()
     port = probe.port
     probe.close()  # nobody listens there now: the card retries with backoff
-    card = VpcdCard(emulated_card("vitale-famille"), "127.0.0.1", port).start()
+    card = VpcdCard(load_card("vitale-famille"), "127.0.0.1", port).start()
     try:
         assert not card.wait_connected(0.3)
         late = FakeVpcd(port)

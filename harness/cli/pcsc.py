@@ -1,0 +1,138 @@
+"""`cartesim readers` and `cartesim emulate`: PC/SC readers, and emulated cards put in them."""
+
+from __future__ import annotations
+
+import json
+from contextlib import ExitStack
+from pathlib import Path
+
+import click
+
+from cartesim.core.atr import detect
+from cartesim.core.errors import InputError
+from cartesim.harness.cli.options import json_option
+
+
+@click.command("readers")
+@json_option
+def readers_cmd(as_json: bool) -> None:
+    """List the PC/SC readers with card presence, ATR and detected card type."""
+    from cartesim.core.transport.pcsc import list_readers
+
+    rows = [
+        {
+            "reader": r.name,
+            "card": r.card_present,
+            "atr": r.atr.hex().upper() if r.atr else None,
+            "type": detect(r.atr).value if r.atr else None,
+        }
+        for r in list_readers()
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("Aucun lecteur")
+    for row in rows:
+        card = f"{row['type']}  {row['atr']}" if row["card"] else "pas de carte"
+        click.echo(f"{row['reader']}: {card}")
+
+
+def _vpcd_address(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise click.BadParameter("expected HOST:PORT, e.g. localhost:35963")
+    return host, int(port)
+
+
+@click.command("emulate")
+@click.argument("profiles", nargs=-1, required=True)
+@click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder keeping each card's state (slotN-PROFILE.json), kept between runs.",
+)
+@click.option(
+    "--vpcd",
+    default="localhost:35963",
+    show_default=True,
+    help="vpcd address of slot 0; slot N uses port + N.",
+)
+@click.option(
+    "--state-file",
+    "state_files",
+    multiple=True,
+    metavar="SLOT=FILE",
+    help="Start slot SLOT from this saved state (e.g. from `cartesim card save-state`); read, never "
+    "written. Repeatable.",
+)
+@click.option(
+    "--control",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Control socket for `cartesim card` (default: $CARTESIM_CONTROL, else "
+    "$XDG_RUNTIME_DIR/cartesim/control.sock, else /tmp/cartesim-UID/control.sock).",
+)
+@click.option(
+    "--netns",
+    metavar="NAME",
+    help="Loopback-only: run the cards, and pcscd if none runs there, in network namespace NAME "
+    "(created if needed; root). vpcd then listens where no network reaches.",
+)
+def emulate_cmd(
+    profiles: tuple[str, ...],
+    state_dir: Path | None,
+    vpcd: str,
+    state_files: tuple[str, ...],
+    control: Path | None,
+    netns: str | None,
+) -> None:
+    """Put emulated cards in the vpcd readers, one per slot in order, until SIGINT/SIGTERM.
+
+    `cartesim emulate cps-roulette vitale-famille` puts the CPS in "Virtual PCD 00 00" and the
+    Vitale in "Virtual PCD 00 01", like the two-slot readers used with SESAM-Vitale.
+    """
+    from cartesim.harness.control.local import control_socket
+
+    try:
+        host, port = _vpcd_address(vpcd)
+    except click.BadParameter as e:
+        raise InputError("--vpcd", "", str(e.message)) from None
+    socket_path, optional = control_socket(control)
+    with ExitStack() as stack:
+        if netns is not None:
+            from cartesim.harness.stack import netns as namespaces
+            from cartesim.harness.stack.pcscd import Pcscd
+
+            namespaces.ensure(netns)
+            namespaces.enter(netns)  # before any thread: the card threads and pcscd follow
+            daemon = Pcscd(netns=netns).start()
+            stack.callback(daemon.stop)
+            click.echo(
+                f"réseau isolé : espace de noms {netns} (pcscd {'lancé' if daemon.owned else 'déjà là'})",
+                err=True,
+            )
+        _emulate(profiles, state_dir, host, port, state_files, socket_path, optional)
+
+
+def _emulate(
+    profiles: tuple[str, ...],
+    state_dir: Path | None,
+    host: str,
+    port: int,
+    state_files: tuple[str, ...],
+    socket_path: Path,
+    optional: bool,
+) -> None:
+    from cartesim.harness.tools.emulate import parse_state_files, run_emulation
+
+    run_emulation(
+        list(profiles),
+        state_dir,
+        host,
+        port,
+        say=lambda m: click.echo(m, err=True),
+        control=socket_path,
+        control_optional=optional,
+        state_files=parse_state_files(state_files, len(profiles)),
+    )

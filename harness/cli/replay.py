@@ -1,0 +1,48 @@
+"""`cartesim replay`: send a recorded trace to a fresh emulated card, report what differs.
+
+Exit 0 identical, 1 some
+response differs, 2 bad trace, profile or state file (through cli.main()).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from cartesim.harness.cli import ExitCode
+from cartesim.harness.tools.replay import SESSION_GAP, render, replay
+
+
+@click.command("replay")
+@click.argument("trace", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--profile", required=True, help="YAML card profile, or the name of a shipped sample.")
+@click.option(
+    "--state",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Start from this saved state (cartesim-state/1, e.g. from `card save-state`); never written.",
+)
+@click.option(
+    "--session-gap",
+    type=click.FloatRange(min=0),
+    default=SESSION_GAP,
+    show_default=True,
+    help="A pause longer than this (seconds) starts a new session: the card is reset, as between "
+    "two commands. 0: never.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the text report.")
+def replay_cmd(trace: Path, profile: str, state: Path | None, session_gap: float, as_json: bool) -> None:
+    """Replay TRACE (written by --trace) against a fresh card built from --profile.
+
+    Prints every response that differs from the recorded one. Masked codes are rebuilt from the
+    recorded outcome: the right code where the card said 90 00, a wrong one elsewhere.
+    """
+    report = replay(trace, profile, state=state, session_gap=session_gap)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(render(report), nl=False)
+    if not report.identical:
+        # SystemExit, not ctx.exit(): with standalone_mode=False click would swallow the code.
+        raise SystemExit(ExitCode.REFUSED)

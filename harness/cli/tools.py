@@ -1,0 +1,70 @@
+"""`cartesim demo | bench | fuzz | crash-test`: the main job, and the figures of speed and safety."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from cartesim.harness.cli import ExitCode
+from cartesim.harness.cli.options import json_option
+
+
+@click.command("demo")
+@click.option(
+    "--transport",
+    type=click.Choice(["auto", "pcsc", "direct"]),
+    default="auto",
+    show_default=True,
+    help="auto: through pcscd + vpcd when they can be had, else in-process.",
+)
+def demo_cmd(transport: str) -> None:
+    """The public unblock guide's story on the sample CPS: three wrong codes, unblock, Lire CPS."""
+    from cartesim.harness.tools.demo import main as demo_main
+
+    demo_main(transport, say=click.echo)
+
+
+@click.command("bench")
+@json_option
+@click.option("--seconds", default=2.0, show_default=True, help="Duration of each throughput run.")
+def bench_cmd(as_json: bool, seconds: float) -> None:
+    """Measure throughput and latency: in-process, through pcscd, against the stack's floor."""
+    from dataclasses import asdict
+
+    from cartesim.harness.tools import bench
+
+    figures = bench.run(seconds, say=lambda m: click.echo(m, err=True))
+    click.echo(json.dumps(asdict(figures), indent=2) if as_json else bench.table(figures), nl=not as_json)
+
+
+@click.command("fuzz")
+@click.option("--cases", default=100_000, show_default=True, help="How many APDUs to send in all.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the generator (runs are reproducible).")
+def fuzz_cmd(cases: int, seed: int) -> None:
+    """Fuzz the card OS: arbitrary bytes and well-formed but wrong APDUs against each card model."""
+    from cartesim.harness.tools import fuzz
+
+    result = fuzz.run(cases, seed)
+    models = ", ".join(f"{k} {v}" for k, v in result.per_model.items())
+    click.echo(
+        f"fuzz: {result.cases} cases ({models}) in {result.seconds:.1f} s, {len(result.failures)} failure(s)"
+    )
+    for failure in result.failures[:20]:
+        click.echo(f"  {failure}")
+    if result.failures:
+        raise SystemExit(ExitCode.REFUSED)
+
+
+@click.command("crash-test")
+@click.option("--kills", default=200, show_default=True, help="How many times to kill -9 the emulator.")
+@click.option("--seed", default=0, show_default=True)
+def crash_test_cmd(kills: int, seed: int) -> None:
+    """kill -9 `cartesim emulate --state` during a storm of wrong codes and unblocks; check that
+    the state always loads and never grants more tries than the card had left (needs pcscd)."""
+    from cartesim.harness.tools import crashtest
+
+    result = crashtest.run(kills, seed, say=lambda m: click.echo(m, err=True))
+    click.echo(crashtest.summary(result))
+    if result.violations:
+        raise SystemExit(ExitCode.REFUSED)

@@ -1,0 +1,1 @@
+"""The pytest plugins: emulated cards as fixtures, and scenario files as tests."""

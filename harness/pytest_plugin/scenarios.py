@@ -1,0 +1,122 @@
+"""pytest plugin (entry point ``pytest11``): every scenario file is a test.
+
+Which files: the ``cartesim_scenarios`` ini option (globs relative to the rootdir, default
+``fixtures/scenarios/*.yaml``), or ``--cartesim-scenarios GLOB`` (repeatable) instead. They are
+collected when pytest walks them or is given them, and added to the run when pytest runs its
+``testpaths`` (a plain ``pytest`` or ``tox``), even if they live outside those paths.
+
+Each scenario runs on the transport of ``--cartesim-transport`` (harness.pytest_plugin's option).
+In pcsc mode the item requests the ``pcscd_free_slots`` fixture: pcscd is there (or the test
+skips, fails under CI=true) and the session's own cards are out of the vpcd slots. A failure
+shows the runner's report: every step so far, expected against actual, the APDUs of the step.
+"""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cartesim.core.errors import InputError, TransportError
+from cartesim.harness.scenario.run import run_scenario
+
+INI = "cartesim_scenarios"
+DEFAULT_GLOBS = ["fixtures/scenarios/*.yaml"]
+MARKER = "cartesim_scenario"
+
+
+class ScenarioFailed(Exception):
+    """A step did not go as the scenario expects; the message is the runner's whole output."""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(INI, type="linelist", default=DEFAULT_GLOBS, help="scenario files (globs from the rootdir)")
+    group = parser.getgroup("cartesim", "cartesim emulated cards")
+    group.addoption(
+        "--cartesim-scenarios",
+        action="append",
+        metavar="GLOB",
+        help=f"scenario files to collect, relative to the rootdir (repeatable; replaces the {INI} ini)",
+    )
+
+
+_FILES = pytest.StashKey[frozenset[Path]]()
+
+
+def _files(config: pytest.Config) -> frozenset[Path]:
+    """The scenario files of this session (globbed once)."""
+    if _FILES not in config.stash:
+        globs: list[str] = config.getoption("--cartesim-scenarios") or config.getini(INI)
+        found = {
+            Path(p).resolve() for g in globs for p in glob.glob(str(config.rootpath / g), recursive=True)
+        }
+        config.stash[_FILES] = frozenset(p for p in found if p.is_file())
+    return config.stash[_FILES]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"{MARKER}: a scenario file run as a test (harness.pytest_scenarios)")
+    if config.args_source != pytest.Config.ArgsSource.TESTPATHS:
+        return  # explicit paths (or the current folder): run what was asked, nothing more
+    walked = [(config.invocation_params.dir / a.split("::")[0]).resolve() for a in config.args]
+    extra = sorted(f for f in _files(config) if not any(f == w or w in f.parents for w in walked))
+    config.args.extend(str(f) for f in extra)
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.suffix in (".yaml", ".yml") and file_path.resolve() in _files(parent.config):
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None
+
+
+class ScenarioFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        # The file is read when the test runs: a bad scenario is one failed test, not a
+        # collection error that stops the whole session.
+        mode: str = self.config.getoption("--cartesim-transport")
+        yield ScenarioItem.from_parent(self, name=self.path.stem, callobj=_test_function(self.path, mode))
+
+
+def _test_function(path: Path, mode: str) -> Callable[..., None]:
+    """The item's body; its parameters are the fixtures it needs (pytest reads them)."""
+    if mode == "pcsc":
+
+        def in_pcscd(pcscd_free_slots: Any) -> None:  # the slots free for the scenario's cards
+            _run(path, mode)
+
+        return in_pcscd
+
+    def in_process() -> None:
+        _run(path, mode)
+
+    return in_process
+
+
+def _run(path: Path, mode: str) -> None:
+    lines: list[str] = []
+    result = run_scenario(path, mode, say=lines.append)
+    if not result.passed:
+        raise ScenarioFailed("\n".join(lines))
+
+
+class ScenarioItem(pytest.Function):
+    """A pytest.Function (so fixtures work as for any test) whose body plays one scenario."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_marker(MARKER)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"scenario {self.path.name}"
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, ScenarioFailed):
+            return str(excinfo.value)
+        if isinstance(excinfo.value, InputError):
+            return f"bad scenario: {excinfo.value}"
+        if isinstance(excinfo.value, TransportError):
+            return f"no card to talk to: {excinfo.value}"
+        return super().repr_failure(excinfo)

@@ -1,0 +1,1 @@
+"""PC/SC stacks: pcscd, network namespaces, and emulated cards put in vpcd slots."""

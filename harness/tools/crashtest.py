@@ -1,0 +1,208 @@
+"""Crash safety, measured: kill -9 `cartesim emulate --state` at random moments during a storm of
+wrong codes and unblocks, and check after every kill that the state file loads and that the card
+never grants more tries than it had left (each decrement is written before its answer leaves).
+
+The client knows, from the answers it got, what the card had left. A command whose answer never
+came ("in flight") may or may not have been applied; everything else must match exactly. An
+unblock in flight is either fully applied or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cartesim.core.errors import TransportError
+from cartesim.harness.tools import CARTESIM_ARGV
+
+SAMPLE = "cps-roulette"
+PIN_MAX, UNBLOCK_MAX, USES_MAX, UNBLOCK_CODE = 3, 10, 10, "12345678"
+
+
+@dataclass
+class Known:
+    """What the client has learnt from the card's answers."""
+
+    code: str = "1234"
+    pin_left: int = PIN_MAX
+    unblock_left: int = UNBLOCK_MAX
+    uses_left: int = USES_MAX
+
+
+@dataclass
+class CrashReport:
+    kills: int = 0
+    apdus: int = 0
+    in_flight_at_kill: int = 0
+    violations: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _apdu(ins: int, data: str) -> bytes:
+    raw = data.encode()
+    return bytes((0x00, ins, 0x00, 0x01, len(raw))) + raw
+
+
+def check(state: dict, known: Known, in_flight: tuple[str, str] | None) -> list[str]:
+    """Violations of the crash-safety rule, given what the client knew and what was in flight."""
+    pin, unblock = state["pin"], state["unblock"]
+    got = (pin["code"], pin["tries_left"], unblock["tries_left"], unblock["uses_left"])
+    k = known
+    allowed = {(k.code, k.pin_left, k.unblock_left, k.uses_left)}
+    kind = in_flight[0] if in_flight else None
+    if kind == "wrong_pin" and k.pin_left > 0:
+        allowed.add((k.code, k.pin_left - 1, k.unblock_left, k.uses_left))
+    elif kind == "right_pin" and k.pin_left > 0:
+        allowed |= {
+            (k.code, k.pin_left - 1, k.unblock_left, k.uses_left),
+            (k.code, PIN_MAX, k.unblock_left, k.uses_left),
+        }
+    elif kind == "wrong_unblock" and k.unblock_left > 0 and k.uses_left > 0:
+        allowed.add((k.code, k.pin_left, k.unblock_left - 1, k.uses_left))
+    elif kind == "right_unblock" and k.unblock_left > 0 and k.uses_left > 0:
+        assert in_flight is not None
+        allowed.add((k.code, k.pin_left, k.unblock_left - 1, k.uses_left))  # the try, written first
+        allowed.add((in_flight[1], PIN_MAX, UNBLOCK_MAX, k.uses_left - 1))  # all of it at once
+    if got not in allowed:
+        return [
+            f"state {got[1:]} (code {'changed' if got[0] != k.code else 'kept'}) after {kind or 'no command'} in flight; allowed {[a[1:] for a in allowed]}"
+        ]
+    return []
+
+
+def _learn(known: Known, action: tuple[str, str], sw: int) -> None:
+    kind, new = action
+    left = sw & 0x0F if sw & 0xFFF0 == 0x63C0 else None
+    if kind in ("wrong_pin", "right_pin"):
+        if sw == 0x9000:
+            known.pin_left = PIN_MAX
+        elif left is not None:
+            known.pin_left = left
+        elif sw == 0x6983:
+            known.pin_left = 0
+    elif sw == 0x9000:  # right unblock
+        known.code, known.pin_left, known.unblock_left, known.uses_left = (
+            new,
+            PIN_MAX,
+            UNBLOCK_MAX,
+            known.uses_left - 1,
+        )
+    elif left is not None:
+        known.unblock_left = left
+    elif sw == 0x6983 and kind == "wrong_unblock" and known.unblock_left <= 1:
+        known.unblock_left = 0
+
+
+def _choose(rng: random.Random, known: Known) -> tuple[str, str]:
+    if known.pin_left > 0:
+        return ("right_pin", "") if rng.random() < 0.2 else ("wrong_pin", "")
+    if known.unblock_left > 2 and rng.random() < 0.5:
+        return ("wrong_unblock", "")
+    return ("right_unblock", f"{rng.randint(0, 9999):04d}")
+
+
+def run(kills: int, seed: int = 0, say: Callable[[str], None] = lambda _: None) -> CrashReport:
+    from cartesim.core.transport.pcsc import PcscTransport, wait_reader
+    from cartesim.harness.stack.pcscd import Pcscd, vpcd_reader
+
+    rng = random.Random(seed)  # noqa: S311 - reproducible kill times, not cryptography
+    reader = vpcd_reader(0)
+    report = CrashReport()
+    start = time.perf_counter()
+    with Pcscd(), tempfile.TemporaryDirectory() as folder:
+        state_path = Path(folder) / f"slot0-{SAMPLE}.json"
+        known = Known()
+        in_flight: tuple[str, str] | None = None
+        for n in range(kills + 1):
+            proc = subprocess.Popen(
+                [*CARTESIM_ARGV, "emulate", SAMPLE, "--state", folder],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                if wait_reader(reader, present=True, timeout=10.0) is None:
+                    report.violations.append(f"kill {n}: the card did not come back")
+                    break
+                if state_path.exists():
+                    try:
+                        state = json.loads(state_path.read_text())
+                    except ValueError as e:
+                        report.violations.append(f"kill {n}: state file does not load ({e})")
+                        break
+                    report.violations += [f"kill {n}: {v}" for v in check(state, known, in_flight)]
+                    known = Known(
+                        state["pin"]["code"],
+                        state["pin"]["tries_left"],
+                        state["unblock"]["tries_left"],
+                        state["unblock"]["uses_left"],
+                    )
+                in_flight = None
+                if n == kills:
+                    break
+                if known.uses_left < 2 or known.unblock_left < 2:
+                    # a fresh card before it becomes definitively blocked (the next start reads it)
+                    proc.send_signal(signal.SIGTERM)
+                    proc.wait(10)
+                    state_path.unlink(missing_ok=True)
+                    known = Known()
+                    wait_reader(reader, present=False, timeout=5.0)
+                    proc = subprocess.Popen(
+                        [*CARTESIM_ARGV, "emulate", SAMPLE, "--state", folder],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                    wait_reader(reader, present=True, timeout=10.0)
+                t = PcscTransport(reader, timeout=5.0)
+                timer = threading.Timer(rng.uniform(0.0, 0.08), lambda p=proc: p.send_signal(signal.SIGKILL))
+                timer.start()
+                try:
+                    while True:
+                        action = _choose(rng, known)
+                        kind, new = action
+                        if kind == "wrong_pin":
+                            wrong = "0000" if known.code != "0000" else "1111"
+                            command = _apdu(0x20, wrong)
+                        elif kind == "right_pin":
+                            command = _apdu(0x20, known.code)
+                        elif kind == "wrong_unblock":
+                            command = _apdu(0x2C, "00000000" + new.rjust(4, "0"))
+                        else:
+                            command = _apdu(0x2C, UNBLOCK_CODE + new)
+                        in_flight = action
+                        response = t.transmit(command)
+                        report.apdus += 1
+                        _learn(known, action, int.from_bytes(response[-2:], "big"))
+                        in_flight = None
+                except TransportError:
+                    pass  # killed: the card is gone mid-storm
+                finally:
+                    timer.cancel()
+                    t.close()
+                report.in_flight_at_kill += in_flight is not None
+                report.kills += 1
+                if n % 20 == 0:
+                    say(f"{n} kills, {report.apdus} APDUs")
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                proc.wait(10)
+                wait_reader(reader, present=False, timeout=5.0)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def summary(r: CrashReport) -> str:
+    lines = [
+        f"crash test: {r.kills} kills -9, {r.apdus} APDUs, {r.in_flight_at_kill} with a command in flight, "
+        f"{len(r.violations)} violation(s), {r.seconds:.0f} s"
+    ]
+    lines += [f"  {v}" for v in r.violations[:20]]
+    return "\n".join(lines)

@@ -1,0 +1,117 @@
+"""What the tests share: paths, sending APDUs, running the CLI, emulate as a separate process.
+
+Test modules import from here, never from each other.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cartesim.emulator.cardos import CardOS
+from cartesim.harness.tools import CARTESIM_ARGV
+
+ROOT = Path(__file__).resolve().parent.parent
+CARDS = ROOT / "fixtures" / "cards"
+DATA = Path(__file__).resolve().parent / "data"
+SCENARIOS = sorted((ROOT / "fixtures" / "scenarios").glob("*.yaml"))
+ROULETTE = str(CARDS / "cps-roulette.yaml")
+CLI = list(CARTESIM_ARGV)
+
+
+def apdu(card: CardOS, hexcmd: str) -> str:
+    """Send one APDU given in hex (spaces allowed); the response as upper-case hex."""
+    return card.process(bytes.fromhex(hexcmd)).hex().upper()
+
+
+def run(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`cartesim ARGS` as a user runs it: a process, stdin, no CARTESIM_* variable but ``env``."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("CARTESIM_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [*CLI, *args], input=stdin, capture_output=True, text=True, env=full_env, timeout=60, check=False
+    )
+
+
+# The codes of the sample cards and the new code the tests set: none may ever be printed.
+SAMPLE_CODES = ("1234", "12345678", "4321")
+
+
+def code_forms(codes: tuple[str, ...] = SAMPLE_CODES) -> list[str]:
+    """Each code as it could leak: plain, and its bytes in hex (both cases)."""
+    return [form for c in codes for form in (c, c.encode().hex(), c.encode().hex().upper())]
+
+
+def faulty(tmp_path: Path, base: str, *faults: dict[str, Any]) -> Path:
+    """A copy of the sample ``base`` with these ``faults:`` entries."""
+    doc = yaml.safe_load((CARDS / f"{base}.yaml").read_text())
+    doc["faults"] = list(faults)
+    path = tmp_path / f"{base}-faulty.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True))
+    return path
+
+
+# A scenario that expects the wrong thing on purpose (its report is what the tests look at).
+MISMATCH = """
+    description: expects the wrong thing on purpose
+    cards: [cps-blocked]
+    steps:
+      - unblock: {code: "12345678", new_pin: "4321"}
+        expect: {sw: "9000", tries_left: 3}
+      - verify: "1234"
+        expect: {sw: 63C1, error: blocked, tries_left: 1}
+      - tries_left
+"""
+
+
+# --- `cartesim emulate` as a separate process, and what PC/SC clients see of it ----------------
+CPS_READER, VITALE_READER = "Virtual PCD 00 00", "Virtual PCD 00 01"
+TIMEOUT = 10.0  # pcscd polls the vpcd slots every ~400 ms; generous for a loaded machine
+
+
+def readers() -> dict[str, dict]:
+    r = run("readers", "--json")
+    return {row["reader"]: row for row in json.loads(r.stdout)} if r.returncode == 0 else {}
+
+
+def wait_for(expected: dict[str, str | None]) -> dict[str, dict]:
+    """Poll `cartesim readers --json` until each reader holds a card of that type (None: empty)."""
+    deadline = time.monotonic() + TIMEOUT
+    rows: dict[str, dict] = {}
+    while time.monotonic() < deadline:
+        rows = readers()
+        seen = {name: (row["type"] if row["card"] else None) for name, row in rows.items()}
+        if all(name in seen and seen[name] == kind for name, kind in expected.items()):
+            return rows
+        time.sleep(0.05)
+    raise AssertionError(f"readers never showed {expected}: {rows}")
+
+
+def stop(proc: subprocess.Popen[str]) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    return proc.wait(10)
+
+
+@contextmanager
+def emulating(*args: str, expect: dict[str, str | None]) -> Iterator[subprocess.Popen[str]]:
+    """`cartesim emulate ARGS` until the block ends (SIGTERM unless the block stopped it), once
+    the readers show ``expect``; afterwards those readers are empty again for the next test."""
+    proc = subprocess.Popen(
+        [*CLI, "emulate", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        wait_for(expect)
+        yield proc
+    finally:
+        stop(proc)
+        wait_for(dict.fromkeys(expect))
