@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 
 class ApduFormatError(ValueError):
@@ -83,6 +84,21 @@ class ResponseApdu:
         if len(raw) < 2:
             raise ApduFormatError("response shorter than a status word")
         return cls(bytes(raw[:-2]), int.from_bytes(raw[-2:], "big"))
+
+
+class ApduCard(Protocol):
+    """What answers APDUs as a card in a reader: the emulator's CardOS, or a card in a slot.
+
+    ``process`` takes a raw command and returns the raw response (data‖SW). It may raise the
+    engine's transport errors (CardRemoved, CardMute, LinkDropped): the reader telling what
+    happened to the card."""
+
+    @property
+    def atr(self) -> bytes: ...
+
+    def process(self, raw: bytes) -> bytes: ...
+
+    def reset(self) -> None: ...
 
 
 # Instruction bytes, named once.

@@ -25,10 +25,14 @@ def select_aid(t: Transport, aid: bytes) -> None:
     check(f"SELECT {aid.hex().upper()}", t.send(CommandApdu(0x00, A.INS_SELECT, 0x04, 0x0C, aid)))
 
 
+def select_path_apdu(*fids: int) -> CommandApdu:
+    """SELECT by path from the MF (P1 08), no response data."""
+    return CommandApdu(0x00, A.INS_SELECT, 0x08, 0x0C, b"".join(f.to_bytes(2, "big") for f in fids))
+
+
 def select_path(t: Transport, *fids: int) -> ResponseApdu:
-    """SELECT by path from the MF (P1 08), no response data; returns the card's answer."""
-    path = b"".join(f.to_bytes(2, "big") for f in fids)
-    return t.send(CommandApdu(0x00, A.INS_SELECT, 0x08, 0x0C, path))
+    """SELECT by path from the MF; returns the card's answer."""
+    return t.send(select_path_apdu(*fids))
 
 
 def read_binary(t: Transport, offset: int = 0, sfi: int | None = None) -> bytes:

@@ -29,12 +29,7 @@ class NoCard(TransportError):
 
 
 class CardRemoved(TransportError):
-    """The card left the reader. An emulated card pulled out by a fault may come back by itself
-    after ``reinsert_after`` seconds."""
-
-    def __init__(self, message: str = "Carte retirée", reinsert_after: float | None = None) -> None:
-        super().__init__(message)
-        self.reinsert_after = reinsert_after
+    """The card left the reader."""
 
 
 class CardMute(TransportError):

@@ -56,9 +56,6 @@ class CardOS:
         if self.pin:
             self.pin.verified = False
 
-    power_off = reset
-    power_on = reset
-
     def _persist(self) -> None:
         if self.on_persist:
             self.on_persist()

@@ -28,17 +28,26 @@ def is_sample_name(arg: str) -> bool:
     return bool(arg) and "/" not in arg and not Path(arg).suffix
 
 
-def resolve_profile(arg: str | Path, base: Path | None = None) -> Path:
-    """The profile file ``arg`` names: a path (relative to ``base`` if given, else to the current
-    folder) when that file exists or ``arg`` looks like a path, else a shipped sample."""
+def find_profile(arg: str | Path, base: Path | None = None) -> Path | None:
+    """The file ``arg`` names: ``arg`` (relative to ``base`` if given) when that is a file, else
+    the shipped sample of that name; None when neither exists."""
     text = str(arg)
-    path = (base / text) if base is not None else Path(text)
-    if path.is_file() or not is_sample_name(text):
-        if base is not None and not path.is_file():
-            raise InputError(text, "", f"no such file (relative to {base})")
+    path = base / text if base is not None else Path(text)
+    if path.is_file():
         return path
     sample = samples_dir() / f"{text}.yaml"
-    if sample.is_file():
+    if is_sample_name(text) and sample.is_file():
         return sample
+    return None
+
+
+def resolve_profile(arg: str | Path) -> Path:
+    """The profile file a user names: a path, or the name of a shipped sample (``cps-roulette``).
+    A path that does not exist is returned as is: loading it says what is wrong."""
+    found = find_profile(arg)
+    if found is not None:
+        return found
+    if not is_sample_name(str(arg)):
+        return Path(arg)
     names = ", ".join(sample_names())
-    raise InputError(text, "", f"no such file, and no sample of that name (samples: {names})")
+    raise InputError(str(arg), "", f"no such file, and no sample of that name (samples: {names})")

@@ -2,8 +2,9 @@
 or a dropped connection on the Nth APDU. Each fires once.
 
 Removal, silence and a dropped link are raised as the engine's transport errors (core.errors, a
-stdlib-only module the emulator may use): DirectTransport passes them to the engine as they are,
-and the vpcd client turns them into what a reader would see.
+stdlib-only module the emulator may use), a removal as ``CardPulled``, which says when the card
+comes back: the reader holding the card (the vpcd client, or the harness's in-process slot)
+turns them into what a reader would see.
 """
 
 from __future__ import annotations
@@ -16,6 +17,15 @@ from dataclasses import dataclass
 from cartesim.core.errors import CardMute, CardRemoved, LinkDropped
 
 log = logging.getLogger(__name__)
+
+
+class CardPulled(CardRemoved):
+    """A fault pulled the card out of its reader; it comes back by itself after ``back_after``
+    seconds (None: it stays out until put back)."""
+
+    def __init__(self, back_after: float | None) -> None:
+        super().__init__("Carte retirée")
+        self.back_after = back_after
 
 
 @dataclass(frozen=True)
@@ -63,7 +73,7 @@ class FaultPlan:
             elif f.mute:
                 raise CardMute("Carte muette")
             elif f.remove:
-                raise CardRemoved("Carte retirée", reinsert_after=f.reinsert_after)
+                raise CardPulled(f.reinsert_after)
             else:
                 raise LinkDropped("Connexion au lecteur perdue")
         return None

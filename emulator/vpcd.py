@@ -15,12 +15,11 @@ import logging
 import socket
 import struct
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
-from typing import Protocol
+from contextlib import suppress
 
-from cartesim.core.apdu import redact_hex
+from cartesim.core.apdu import ApduCard, redact_hex
 from cartesim.core.errors import CardMute, CardRemoved, LinkDropped
+from cartesim.emulator.faults import CardPulled
 
 log = logging.getLogger(__name__)
 
@@ -45,17 +44,6 @@ _RECV_SIZE = 4096  # short APDUs fit; a longer message just takes several reads
 _QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
 
 
-class Card(Protocol):
-    """What a vpcd card needs: the emulator's CardOS satisfies it."""
-
-    @property
-    def atr(self) -> bytes: ...
-
-    def process(self, raw: bytes) -> bytes: ...
-
-    def reset(self) -> None: ...
-
-
 class _Closed(Exception):
     """vpcd closed the connection (or stop()/remove() shut it down)."""
 
@@ -69,7 +57,7 @@ class VpcdCard:
 
     def __init__(
         self,
-        card: Card,
+        card: ApduCard,
         host: str = VPCD_HOST,
         port: int = VPCD_PORT,
         *,
@@ -88,7 +76,7 @@ class VpcdCard:
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def for_slot(cls, card: Card, slot: int, host: str = VPCD_HOST, *, quickack: bool = True) -> VpcdCard:
+    def for_slot(cls, card: ApduCard, slot: int, host: str = VPCD_HOST, *, quickack: bool = True) -> VpcdCard:
         return cls(card, host, VPCD_PORT + slot, quickack=quickack)
 
     @property
@@ -127,13 +115,13 @@ class VpcdCard:
             self._inserted = True
             self._wake.set()
 
-    def _pulled_out(self, reinsert_after: float | None) -> None:
+    def _pulled_out(self, back_after: float | None) -> None:
         log.info("vpcd %s: card removed (fault)", self.address)
         with self._lock:
             self._inserted = False
             self._wake.set()
-        if reinsert_after is not None:
-            timer = threading.Timer(reinsert_after, self.insert)
+        if back_after is not None:
+            timer = threading.Timer(back_after, self.insert)
             timer.daemon = True
             timer.start()
 
@@ -144,10 +132,6 @@ class VpcdCard:
     def wait_present(self, timeout: float | None = None) -> bool:
         """True once vpcd has talked to the card on this connection: pcscd knows it is there."""
         return self._polled.wait(timeout)
-
-    @property
-    def connected(self) -> bool:
-        return self._connected.is_set()
 
     def __enter__(self) -> VpcdCard:
         return self.start() if self._thread is None else self
@@ -245,7 +229,7 @@ class VpcdCard:
                 try:
                     reply = card.process(payload)
                 except CardRemoved as e:  # a fault pulled the card out: no answer, no reconnection
-                    self._pulled_out(e.reinsert_after)
+                    self._pulled_out(e.back_after if isinstance(e, CardPulled) else None)
                     raise _Closed from None
                 except LinkDropped:  # a fault dropped the link: the run loop reconnects
                     log.info("vpcd %s: connection dropped (fault)", self.address)
@@ -269,30 +253,3 @@ class VpcdCard:
         else:
             log.debug("vpcd %s: unknown control byte %02X ignored", self.address, code)
         return None
-
-
-@contextmanager
-def serving(
-    cards: Sequence[Card],
-    host: str = VPCD_HOST,
-    first_slot: int = 0,
-    *,
-    quickack: bool = True,
-    wait: float | None = None,
-) -> Iterator[list[VpcdCard]]:
-    """Insert ``cards`` in consecutive slots (one thread each) until the block ends.
-
-    ``wait``: seconds to wait for vpcd to poll every card; TimeoutError if it does not.
-    """
-    served = [VpcdCard.for_slot(c, first_slot + i, host, quickack=quickack) for i, c in enumerate(cards)]
-    try:
-        for v in served:
-            v.start()
-        if wait is not None:
-            for v in served:
-                if not v.wait_present(wait):
-                    raise TimeoutError(f"vpcd {v.address} did not poll the card within {wait:g} s")
-        yield served
-    finally:
-        for v in served:
-            v.stop()

@@ -23,18 +23,14 @@ from cartesim.core.transport.direct import DirectTransport
 from cartesim.emulator import state as card_state
 from cartesim.emulator.cards import load_card
 from cartesim.emulator.vpcd import VpcdCard
-from cartesim.harness.control import local as control
-from cartesim.harness.control.local import (
-    CardControl,
-    ControlServer,
-    LocalCardControl,
-    NoEmulator,
-    RemoteInputError,
-    Slot,
-    SlotCard,
-)
+from cartesim.harness.control import socket as control
+from cartesim.harness.control.client import CardControl
+from cartesim.harness.control.local import EmulatedSlot, LocalCardControl
+from cartesim.harness.control.server import ControlServer
 from cartesim.harness.control.settings import card_status, reset_card, save_card_state, set_card
+from cartesim.harness.control.socket import NoEmulator, RemoteInputError
 from cartesim.harness.pytest_plugin.fixtures import InsertedCard
+from cartesim.harness.stack.slots import SwappableCard
 from cartesim.harness.tools.emulate import parse_state_files, run_emulation
 from tests.helpers import run
 
@@ -277,10 +273,10 @@ def vpcds() -> Iterator[tuple[FakeVpcd, FakeVpcd]]:
 
 def test_remove_insert_swap_seen_by_vpcd(vpcds: tuple[FakeVpcd, FakeVpcd]) -> None:
     fake = vpcds[0]
-    holder = SlotCard(load_card("cps-roulette"))
+    holder = SwappableCard(load_card("cps-roulette"))
     served = VpcdCard(holder, "127.0.0.1", fake.port).start()
     try:
-        ctl = LocalCardControl([Slot("cps-roulette", holder, served)])
+        ctl = LocalCardControl([EmulatedSlot("cps-roulette", holder, served)])
         assert fake.next() == ("atr", CPS_ATR)
         assert ctl.status(0).seen_by_reader
         ctl.remove(0)

@@ -11,17 +11,18 @@ import pytest
 
 from cartesim.core.cps import CpsCard
 from cartesim.core.errors import CardError, CardMute, CardRemoved, InputError, LinkDropped
-from cartesim.core.transport.direct import DirectTransport
 from cartesim.emulator.cardos import CardOS
 from cartesim.emulator.cards import load_card
 from cartesim.emulator.profile import load_profile
+from cartesim.harness.stack.slots import InProcessSlot
 from tests.helpers import faulty
 
 
-def open_card(path: Path) -> tuple[CardOS, DirectTransport, CpsCard]:
+def open_card(path: Path) -> tuple[CardOS, InProcessSlot, CpsCard]:
+    """The card of ``path`` in an in-process reader slot, and the engine on it."""
     os_ = load_card(path)
-    t = DirectTransport(os_)
-    return os_, t, CpsCard(t)
+    slot = InProcessSlot(0, os_)
+    return os_, slot, CpsCard(slot.open())
 
 
 def test_status_word_on_nth_apdu(tmp_path: Path) -> None:
@@ -49,7 +50,7 @@ def test_mute_card_named_with_operation_and_apdu(tmp_path: Path) -> None:
 
 
 def test_removed_during_unblock_is_untouched_then_recovers(tmp_path: Path) -> None:
-    card_os, t, card = open_card(faulty(tmp_path, "cps-blocked", {"apdu": 2, "remove": True}))
+    card_os, slot, card = open_card(faulty(tmp_path, "cps-blocked", {"apdu": 2, "remove": True}))
     with pytest.raises(CardRemoved) as e:
         card.unblock("12345678", "4321", "4321")  # APDU 1: guard query, APDU 2: RESET RETRY COUNTER
     assert str(e.value) == "Carte retirée (déblocage, APDU n°2 : 00 2C 00 01)"
@@ -57,7 +58,7 @@ def test_removed_during_unblock_is_untouched_then_recovers(tmp_path: Path) -> No
     assert (card_os.pin.code, card_os.pin.tries_left, card_os.unblock.uses_left) == ("1234", 0, 10)
     with pytest.raises(CardRemoved):
         card.status()  # still out
-    t.insert(card_os)  # the next insertion
+    slot.insert()  # the next insertion
     card.unblock("12345678", "4321", "4321")
     assert (card_os.pin.code, card_os.pin.tries_left, card_os.unblock.uses_left) == ("4321", 3, 9)
 

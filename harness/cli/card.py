@@ -15,7 +15,8 @@ import click
 
 from cartesim.core import report
 from cartesim.core.cps import PinStatus
-from cartesim.harness.control.local import CardControl, SlotStatus
+from cartesim.harness.control.client import CardControl
+from cartesim.harness.control.local import SlotStatus
 from cartesim.harness.control.settings import COUNTERS, STATES
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -92,7 +92,7 @@ def emulate_cmd(
     `cartesim emulate cps-roulette vitale-famille` puts the CPS in "Virtual PCD 00 00" and the
     Vitale in "Virtual PCD 00 01", like the two-slot readers used with SESAM-Vitale.
     """
-    from cartesim.harness.control.local import control_socket
+    from cartesim.harness.control.socket import control_socket
 
     try:
         host, port = _vpcd_address(vpcd)

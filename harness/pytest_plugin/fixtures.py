@@ -24,18 +24,15 @@ import pytest
 
 from cartesim.core.trace import ListTracer
 from cartesim.core.transport import Transport
-from cartesim.core.transport.direct import DirectTransport
 from cartesim.emulator.cardos import CardOS
 from cartesim.emulator.cards import load_card
 from cartesim.harness.control import settings as card_settings
-from cartesim.harness.control.local import SlotCard
+from cartesim.harness.stack.slots import CardSlot, InProcessSlot, VpcdSlot
 
 if TYPE_CHECKING:  # pyscard and pcscd are needed only with --cartesim-transport=pcsc
-    from cartesim.emulator.vpcd import VpcdCard
     from cartesim.harness.stack.pcscd import Pcscd
 
 TRANSPORTS = ("direct", "pcsc")
-CARD_TIMEOUT = 5.0  # pcscd polls vpcd slots every 400 ms; generous for a loaded CI machine
 CPS_SLOT, VITALE_SLOT = 0, 1
 
 
@@ -66,21 +63,24 @@ class InsertedCard:
 
     os: CardOS
     transport: Transport
-    slot: int
-    rig: Rig = field(repr=False)
+    slot: CardSlot = field(repr=False)
     profile: str | Path = field(default="", repr=False)  # what reset() goes back to
 
     def remove(self) -> None:
-        self.rig.remove(self)
+        self.slot.remove()
 
     def insert(self) -> None:
         """Put the card back; ``transport`` is a new one afterwards."""
-        self.rig.reinsert(self)
+        self.slot.insert()
+        tracers = self.transport.tracers
+        self.transport.close()
+        self.transport = self.slot.open()
+        self.transport.tracers.extend(tracers)
 
     def power_cycle(self) -> None:
         self.transport.power_cycle()
 
-    # The calls of `cartesim card` (harness/control.py), on this card.
+    # The calls of `cartesim card` (cartesim.harness.control), on this card.
     def status(self) -> card_settings.CardStatus:
         """Tries left, blocked or not (never the codes)."""
         return card_settings.card_status(self.os)
@@ -99,17 +99,18 @@ class InsertedCard:
         return card_settings.save_card_state(self.os, path)
 
 
-class Rig:
-    """Session-wide: the transport mode, and in pcsc mode pcscd and one vpcd card per slot."""
+class CardSession:
+    """Session-wide: the transport mode, and in pcsc mode pcscd and one vpcd slot per number,
+    kept from test to test (a card of the same kind is swapped in place: no wait for pcscd)."""
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
         self.pcscd: Pcscd | None = None
-        self.slots: dict[int, tuple[VpcdCard, SlotCard]] = {}
-        self.present: dict[int, bool] = {}
+        self.slots: dict[int, VpcdSlot] = {}
 
-    # --- pcsc plumbing ----------------------------------------------------------------------
-    def _start_pcscd(self) -> None:
+    def ensure_pcscd(self) -> None:
+        if self.pcscd is not None:
+            return
         from cartesim.harness.stack.pcscd import Pcscd, PcscdUnavailable, pcscd_available
 
         ok, why = pcscd_available()
@@ -122,138 +123,73 @@ class Rig:
             unavailable(str(e))
         self.pcscd = daemon
 
-    def _reader(self, slot: int) -> str:
-        from cartesim.harness.stack.pcscd import vpcd_reader
-
-        return vpcd_reader(slot)
-
-    def _wait(self, slot: int, present: bool) -> None:
-        from cartesim.core.transport.pcsc import wait_reader
-
-        if wait_reader(self._reader(slot), present=present, timeout=CARD_TIMEOUT) is None:
-            state = "present" if present else "absent"
-            raise TimeoutError(f"{self._reader(slot)}: card not {state} after {CARD_TIMEOUT:g} s")
-
-    def _open(self, slot: int) -> Transport:
-        from cartesim.core.transport.pcsc import PcscTransport
-
-        return PcscTransport(self._reader(slot), timeout=CARD_TIMEOUT)
-
-    def _put(self, card: CardOS, slot: int) -> None:
-        from cartesim.emulator.vpcd import VpcdCard
-
-        if self.pcscd is None:
-            self._start_pcscd()
-        if slot not in self.slots:
-            holder = SlotCard(card)
-            served = VpcdCard.for_slot(holder, slot).start()
-            self.slots[slot] = (served, holder)
-            self._wait(slot, present=True)
-            self.present[slot] = True
-            return
-        served, holder = self.slots[slot]
-        if self.present[slot] and holder.atr == card.atr:
-            holder.card = card  # same kind of card: swap it under pcscd's feet, no re-insertion
-            return
-        if self.present[slot]:
-            served.remove()
-            self._wait(slot, present=False)
-        holder.card = card
-        served.insert()
-        self._wait(slot, present=True)
-        self.present[slot] = True
-
-    # --- API --------------------------------------------------------------------------------
-    def insert(self, card: CardOS, slot: int) -> Transport:
+    def insert(self, card: CardOS, number: int) -> CardSlot:
+        """``card`` in slot ``number``, seen by the reader."""
         if self.mode == "direct":
-            return DirectTransport(card)
-        self._put(card, slot)
-        return self._open(slot)
-
-    def remove(self, inserted: InsertedCard) -> None:
-        if self.mode == "direct":
-            assert isinstance(inserted.transport, DirectTransport)
-            inserted.transport.remove()
-            return
-        served, _ = self.slots[inserted.slot]
-        served.remove()
-        self._wait(inserted.slot, present=False)
-        self.present[inserted.slot] = False
-
-    def reinsert(self, inserted: InsertedCard) -> None:
-        if self.mode == "direct":
-            assert isinstance(inserted.transport, DirectTransport)
-            inserted.transport.insert(inserted.os)
-            return
-        tracers = inserted.transport.tracers
-        inserted.transport.close()
-        self._put(inserted.os, inserted.slot)
-        inserted.transport = self._open(inserted.slot)
-        inserted.transport.tracers.extend(tracers)
-
-    def ensure_pcscd(self) -> None:
-        if self.pcscd is None:
-            self._start_pcscd()
+            return InProcessSlot(number, card)
+        self.ensure_pcscd()
+        slot = self.slots.get(number)
+        if slot is None:
+            slot = self.slots[number] = VpcdSlot(number, card).start()
+        else:
+            slot.replace(card)
+        return slot
 
     def release(self) -> None:
         """Take every served card out of its slot (pcscd keeps running): the slots are free
         for another card process, such as ``cartesim emulate``."""
-        for slot, (served, _) in list(self.slots.items()):
-            served.stop()
-            self._wait(slot, present=False)
+        for slot in self.slots.values():
+            slot.close()
         self.slots.clear()
-        self.present.clear()
 
     def close(self) -> None:
+        self.release()
         if self.pcscd is not None:
-            self.release()
             self.pcscd.stop()
 
 
 class CardFactory:
     """The ``cartesim`` fixture: insert emulated cards for one test."""
 
-    def __init__(self, rig: Rig, trace: ListTracer) -> None:
-        self.rig, self.trace = rig, trace
+    def __init__(self, session: CardSession, trace: ListTracer) -> None:
+        self.session, self.trace = session, trace
         self.cards: list[InsertedCard] = []
 
     @property
     def mode(self) -> str:
-        return self.rig.mode
+        return self.session.mode
 
     def insert(self, profile: str | Path, state: Path | None = None, slot: int | None = None) -> InsertedCard:
         """Insert the card of ``profile`` (a path or a sample name) in ``slot`` (default: by kind)."""
         card = load_card(profile, state)
         if slot is None:
             slot = CPS_SLOT if card.pin is not None else VITALE_SLOT
-        transport = self.rig.insert(card, slot)
+        held = self.session.insert(card, slot)
+        transport = held.open()
         transport.tracers.append(self.trace)
-        inserted = InsertedCard(card, transport, slot, self.rig, profile)
+        inserted = InsertedCard(card, transport, held, profile)
         self.cards.append(inserted)
         return inserted
 
     def close(self) -> None:
         for c in self.cards:
             c.transport.close()
-            if self.rig.mode == "pcsc" and not self.rig.present.get(c.slot, True):
-                self.rig.reinsert(c)  # leave every slot holding a card for the next test
-                c.transport.close()
 
 
 @pytest.fixture(scope="session")
-def cartesim_rig(request: pytest.FixtureRequest) -> Iterator[Rig]:
-    rig = Rig(request.config.getoption("--cartesim-transport"))
-    yield rig
-    rig.close()
+def _cartesim_session(request: pytest.FixtureRequest) -> Iterator[CardSession]:
+    session = CardSession(request.config.getoption("--cartesim-transport"))
+    yield session
+    session.close()
 
 
 @pytest.fixture
-def pcscd_free_slots(cartesim_rig: Rig) -> Rig:
+def pcscd_free_slots(_cartesim_session: CardSession) -> CardSession:
     """pcscd with the vpcd readers and no card of ours in them: for tests that run their own card
     process. Skips (fails under CI=true) without pcscd + vpcd."""
-    cartesim_rig.ensure_pcscd()
-    cartesim_rig.release()
-    return cartesim_rig
+    _cartesim_session.ensure_pcscd()
+    _cartesim_session.release()
+    return _cartesim_session
 
 
 @pytest.fixture
@@ -263,8 +199,8 @@ def apdu_trace() -> ListTracer:
 
 
 @pytest.fixture
-def cartesim(cartesim_rig: Rig, apdu_trace: ListTracer) -> Iterator[CardFactory]:
-    factory = CardFactory(cartesim_rig, apdu_trace)
+def cartesim(_cartesim_session: CardSession, apdu_trace: ListTracer) -> Iterator[CardFactory]:
+    factory = CardFactory(_cartesim_session, apdu_trace)
     yield factory
     factory.close()
 

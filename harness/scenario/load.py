@@ -14,7 +14,7 @@ from cartesim.core.errors import InputError
 from cartesim.emulator import state as card_state
 from cartesim.emulator.cardos import CardOS
 from cartesim.emulator.cards import build_card
-from cartesim.emulator.catalog import samples_dir
+from cartesim.emulator.catalog import find_profile
 from cartesim.emulator.profile import CpsProfile, VitaleProfile, load_profile
 from cartesim.emulator.safe_yaml import load_yaml
 from cartesim.harness.scenario import fields as scenario_fields
@@ -75,15 +75,12 @@ class Scenario:
 
 
 def _profile_path(base: Path, value: str, source: str, where: str) -> Path:
-    candidate = base / value
-    if candidate.is_file():
-        return candidate
-    sample = samples_dir() / f"{value}.yaml"
-    if "/" not in value and not Path(value).suffix and sample.is_file():
-        return sample
-    raise InputError(
-        source, where, f"no such file ({value}, relative to the scenario), and no sample of that name"
-    )
+    found = find_profile(value, base)
+    if found is None:
+        raise InputError(
+            source, where, f"no such file ({value}, relative to the scenario), and no sample of that name"
+        )
+    return found
 
 
 def _card(base: Path, entry: CardEntry, i: int, source: str) -> CardSpec:

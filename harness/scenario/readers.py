@@ -1,4 +1,4 @@
-"""The scenario's cards in their readers: in-process (direct) or behind pcscd + vpcd (pcsc).
+"""The scenario's cards in their readers, in-process or behind pcscd + vpcd (``stack.slots``).
 
 Each card is wrapped in an ``Interposer``, which can pull the card out of its reader at the
 moment a chosen command arrives: before the card processes it, or after the card processed it
@@ -7,32 +7,24 @@ but before the answer leaves. That is "the card removed in the middle of an unbl
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from typing import TYPE_CHECKING
 
 from cartesim.core.apdu import redact_hex
-from cartesim.core.errors import CardRemoved, NoService
+from cartesim.core.errors import NoService
 from cartesim.core.trace import Tracer
 from cartesim.core.transport import Transport
-from cartesim.core.transport.direct import DirectTransport
 from cartesim.emulator.cardos import CardOS
 from cartesim.harness.scenario.schema import RemoveWhen
-
-if TYPE_CHECKING:  # pyscard is needed only in pcsc mode
-    from cartesim.emulator.vpcd import VpcdCard
-
-MSG_REMOVED = "Carte retirée"
-CARD_TIMEOUT = 5.0  # pcscd polls the vpcd slots every ~400 ms
+from cartesim.harness.stack.slots import CardSlot, new_slot
 
 
 class Interposer:
-    """Stands between the reader and the card OS; satisfies both transports' Card protocol."""
+    """Stands between the reader and the card OS: an ApduCard that may pull itself out."""
 
     def __init__(self, card: CardOS) -> None:
         self.card = card
-        self.pull: Callable[[], bytes] = self._no_pull  # set by the reader holding this card
+        self.pull: Callable[[], bytes] = self._no_pull  # set to the slot's pull
         self._armed: tuple[int, RemoveWhen] | None = None
         self.interrupted: str | None = None  # redacted hex of the command that lost its answer
 
@@ -65,144 +57,52 @@ class Interposer:
         return self.pull()
 
 
-class Reader(ABC):
-    """One card in one reader, with the engine's transport to it."""
+class ScenarioCard:
+    """One card of the scenario: in its slot, with the engine's transport to it."""
 
-    def __init__(self, slot: int, card: CardOS, tracers: list[Tracer]) -> None:
-        self.slot = slot
-        self.card = Interposer(card)
-        self.card.pull = self._pull
-        self.tracers = tracers
-        self.present = True
+    def __init__(self, slot: CardSlot, card: Interposer, tracers: list[Tracer]) -> None:
+        self.slot, self.card, self.tracers = slot, card, tracers
+        card.pull = slot.pull
+        self.transport = self._open()
 
-    @property
-    @abstractmethod
-    def transport(self) -> Transport: ...
+    def _open(self) -> Transport:
+        t = self.slot.open()
+        t.tracers.extend(self.tracers)
+        return t
 
-    @abstractmethod
-    def _pull(self) -> bytes:
-        """Take the card out from inside ``process`` (the interposer's answer, or raise)."""
+    def remove(self) -> None:
+        self.slot.remove()
 
-    @abstractmethod
-    def remove(self) -> None: ...
+    def insert(self) -> None:
+        self.slot.insert()
+        self.transport.close()  # the old handle died with the removal
+        self.transport = self._open()
 
-    @abstractmethod
-    def insert(self) -> None: ...
-
-    def settle(self) -> None:  # noqa: B027 - nothing to wait for in-process
+    def settle(self) -> None:
         """After the interposer pulled the card: wait until the reader shows it out."""
+        self.slot.settle()
 
     def close(self) -> None:
         self.transport.close()
 
 
-class DirectReader(Reader):
-    def __init__(self, slot: int, card: CardOS, tracers: list[Tracer]) -> None:
-        super().__init__(slot, card, tracers)
-        self._transport = DirectTransport(self.card)
-        self._transport.tracers.extend(tracers)
-
-    @property
-    def transport(self) -> Transport:
-        return self._transport
-
-    def _pull(self) -> bytes:
-        self.remove()
-        raise CardRemoved(MSG_REMOVED)  # in-process, "no answer" is the transport's error
-
-    def remove(self) -> None:
-        self._transport.remove()
-        self.present = False
-
-    def insert(self) -> None:
-        self._transport.insert(self.card)
-        self.present = True
-
-
-class PcscReader(Reader):
-    """The card served on its vpcd slot by a thread of this process, seen through pcscd."""
-
-    def __init__(self, slot: int, card: CardOS, tracers: list[Tracer]) -> None:
-        from cartesim.emulator.vpcd import VpcdCard
-        from cartesim.harness.stack.pcscd import vpcd_reader
-
-        super().__init__(slot, card, tracers)
-        self.name = vpcd_reader(slot)
-        self.served: VpcdCard = VpcdCard.for_slot(self.card, slot).start()
-        self._transport: Transport | None = None
-        try:
-            if not self.served.wait_present(CARD_TIMEOUT):
-                raise NoService(f"vpcd slot {slot} ({self.served.address}) busy or not answering")
-            self._wait(present=True)
-            self._open()
-        except BaseException:
-            self.served.stop()
-            raise
-
-    def _wait(self, present: bool) -> None:
-        from cartesim.core.transport.pcsc import wait_reader
-
-        if wait_reader(self.name, present=present, timeout=CARD_TIMEOUT) is None:
-            state = "present" if present else "absent"
-            raise NoService(f"« {self.name} » : carte non {state} après {CARD_TIMEOUT:g} s")
-
-    def _open(self) -> None:
-        from cartesim.core.transport.pcsc import PcscTransport
-
-        self._transport = PcscTransport(self.name, timeout=CARD_TIMEOUT)
-        self._transport.tracers.extend(self.tracers)
-
-    @property
-    def transport(self) -> Transport:
-        assert self._transport is not None
-        return self._transport
-
-    def _pull(self) -> bytes:
-        # Runs on the serving thread: remove() only shuts the socket down (no join, no
-        # deadlock); the reply below then fails to send and the thread waits for insert().
-        self.served.remove()
-        return b""
-
-    def settle(self) -> None:
-        self.present = False
-        self._wait(present=False)
-
-    def remove(self) -> None:
-        self.served.remove()
-        self.settle()
-
-    def insert(self) -> None:
-        self.served.insert()
-        self._wait(present=True)
-        self.transport.close()  # the old PC/SC handle died with the removal
-        self._open()
-        self.present = True
-
-    def close(self) -> None:
-        try:
-            if self._transport is not None:
-                self._transport.close()
-        finally:
-            self.served.stop()
-            if self.present:
-                self._wait(present=False)  # leave the slot visibly empty for the next user
-
-
 @contextmanager
-def readers(cards: dict[int, CardOS], mode: str, tracers: list[Tracer]) -> Iterator[dict[int, Reader]]:
+def readers(cards: dict[int, CardOS], mode: str, tracers: list[Tracer]) -> Iterator[dict[int, ScenarioCard]]:
     """Put ``cards`` (by slot) in readers; ``tracers`` see every exchange of every card."""
     with ExitStack() as stack:
         if mode == "pcsc":
             from cartesim.harness.stack.pcscd import Pcscd, PcscdUnavailable
 
             try:
-                daemon = Pcscd().start()  # the running one if any; else ours, stopped at the end
+                # The running pcscd if any; else ours, stopped at the end.
+                stack.enter_context(Pcscd())
             except PcscdUnavailable as e:
                 raise NoService(str(e)) from None
-            stack.callback(daemon.stop)
-        out: dict[int, Reader] = {}
-        for slot, card in sorted(cards.items()):
-            reader: Reader = (PcscReader if mode == "pcsc" else DirectReader)(slot, card, tracers)
-            stack.callback(reader.close)
-            out[slot] = reader
+        out: dict[int, ScenarioCard] = {}
+        for number, card in sorted(cards.items()):
+            interposer = Interposer(card)
+            slot = new_slot(mode, number, interposer)
+            stack.callback(slot.close)
+            out[number] = ScenarioCard(slot, interposer, tracers)
+            stack.callback(out[number].close)
         yield out

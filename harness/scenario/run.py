@@ -37,7 +37,7 @@ from cartesim.core.trace import Exchange, JsonlTracer, ListTracer, Tracer
 from cartesim.core.vitale import VitaleCard
 from cartesim.harness.scenario import fields as scenario_fields
 from cartesim.harness.scenario.load import PlannedStep, Scenario, load_scenario
-from cartesim.harness.scenario.readers import Reader, readers
+from cartesim.harness.scenario.readers import ScenarioCard, readers
 from cartesim.harness.scenario.schema import (
     STATE_KEYS,
     ChangePin,
@@ -189,7 +189,7 @@ def label(ps: PlannedStep, several_cards: bool) -> str:
 
 
 # --- playing a step ------------------------------------------------------------------------
-def _act(ps: PlannedStep, reader: Reader | None, out: Outcome) -> None:
+def _act(ps: PlannedStep, reader: ScenarioCard | None, out: Outcome) -> None:
     """Do the step's action; the engine's errors are left to the caller."""
     step, args = ps.step, ps.step.args
     if isinstance(args, Wait):
@@ -250,7 +250,7 @@ def _decisive_sw(action: str, exchanges: list[Exchange]) -> str | None:
     return None
 
 
-def _state(reader: Reader, out: Outcome) -> None:
+def _state(reader: ScenarioCard, out: Outcome) -> None:
     try:
         s = CpsCard(reader.transport).status()
     except CartesimError as e:
@@ -266,7 +266,7 @@ def _state(reader: Reader, out: Outcome) -> None:
     }
 
 
-def play(ps: PlannedStep, reader: Reader | None, trace: ListTracer) -> Outcome:
+def play(ps: PlannedStep, reader: ScenarioCard | None, trace: ListTracer) -> Outcome:
     out = Outcome()
     start = len(trace)
     try:

@@ -5,3 +5,17 @@ import sys
 # How a tool starts `cartesim` as a child process (the emulator to kill, the emulate to time):
 # the interpreter running now, so the child runs this very cartesim, installed or not.
 CARTESIM_ARGV = (sys.executable, "-m", "cartesim")
+
+# The card the tools play with: the sample CPS of the public unblock guide (CABINET ROULETTE
+# RPPS). Its codes are read from its profile, never written again here.
+SAMPLE_CPS = "cps-roulette"
+
+
+def sample_codes(name: str = SAMPLE_CPS) -> tuple[str, str]:
+    """The code porteur and the code de déblocage of a shipped CPS sample, as issued."""
+    from cartesim.emulator.catalog import resolve_profile
+    from cartesim.emulator.profile import CpsProfile, load_profile
+
+    profile = load_profile(resolve_profile(name))
+    assert isinstance(profile, CpsProfile), f"{name} is not a CPS sample"
+    return profile.pin.code, profile.unblock.code

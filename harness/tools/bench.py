@@ -19,21 +19,20 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from cartesim.core import commands, layout
+from cartesim.core.apdu import INS_READ_BINARY, INS_VERIFY, CommandApdu
 from cartesim.core.cps import CpsCard
 from cartesim.core.errors import CardBlocked, WrongCode
 from cartesim.core.transport import Transport
 from cartesim.core.transport.direct import DirectTransport
 from cartesim.emulator.cards import load_card
-from cartesim.harness.tools import CARTESIM_ARGV
-
-SAMPLE = "cps-roulette"
-CARD_TIMEOUT = 5.0
+from cartesim.harness.stack.slots import CARD_TIMEOUT, VpcdSlot
+from cartesim.harness.tools import CARTESIM_ARGV, SAMPLE_CPS, sample_codes
 
 
 class FloorCard:
     """The fastest possible card: it answers 9000 to every APDU. Measures the stack, not the card."""
 
-    atr = bytes.fromhex("3BAC00402A001225006480000310009000")  # same ATR: same protocol T=0
+    atr = layout.ATR_CPS3  # the CPS's ATR: the same protocol, T=0
 
     def process(self, raw: bytes) -> bytes:
         return b"\x90\x00"
@@ -44,13 +43,14 @@ class FloorCard:
 
 def _mix() -> list[bytes]:
     """One round: SELECT the holder file, READ BINARY of it (exact Le), a tries-left query."""
-    t = DirectTransport(load_card(SAMPLE))
-    commands.check("SELECT", commands.select_path(t, layout.FID_CPS_DF, layout.FID_HOLDER))
+    t = DirectTransport(load_card(SAMPLE_CPS))
+    path = (layout.FID_CPS_DF, layout.FID_HOLDER)
+    commands.check("SELECT", commands.select_path(t, *path))
     holder_len = len(commands.read_binary(t))
     return [
-        bytes.fromhex("00A4080C040001D001"),
-        bytes.fromhex(f"00B00000{holder_len:02X}"),
-        bytes.fromhex("00200001"),
+        commands.select_path_apdu(*path).to_bytes(),
+        CommandApdu(0x00, INS_READ_BINARY, 0, 0, le=holder_len).to_bytes(),
+        CommandApdu(0x00, INS_VERIFY, 0x00, layout.PIN_REF_PORTEUR).to_bytes(),
     ]
 
 
@@ -80,13 +80,13 @@ def _rates(transports: list[Transport], commands: list[bytes], seconds: float) -
     return [n / s for s in spent]
 
 
-def _scenario(t: Transport) -> float:
+def _scenario(t: Transport, unblock_code: str) -> float:
     card = CpsCard(t)
     start = time.perf_counter()
     for _ in range(3):
         with contextlib.suppress(WrongCode, CardBlocked):
             card.verify("0000", confirm_last_try=True)
-    card.unblock("12345678", "4321", "4321")
+    card.unblock(unblock_code, "4321", "4321")
     card.verify("4321")
     card.read("4321")
     return (time.perf_counter() - start) * 1000
@@ -107,7 +107,7 @@ def _card_visible_ms(reader: str) -> float:
     """Start `cartesim emulate` as a user would and time until PC/SC shows the card."""
     from cartesim.core.transport.pcsc import wait_reader
 
-    argv = [*CARTESIM_ARGV, "emulate", SAMPLE]
+    argv = [*CARTESIM_ARGV, "emulate", SAMPLE_CPS]
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -123,47 +123,33 @@ def _card_visible_ms(reader: str) -> float:
 def run(seconds: float = 2.0, say: Callable[[str], None] = lambda _: None) -> Figures:
     mix = _mix()
     say("in-process…")
-    (direct,) = _rates([DirectTransport(load_card(SAMPLE))], mix, seconds)
+    (direct,) = _rates([DirectTransport(load_card(SAMPLE_CPS))], mix, seconds)
     figures = Figures(direct_apdu_per_s=direct)
     try:
-        from cartesim.core.transport.pcsc import PcscTransport, wait_reader
-        from cartesim.emulator.vpcd import VpcdCard
         from cartesim.harness.stack.pcscd import Pcscd, PcscdUnavailable, vpcd_reader
     except ImportError as e:
         figures.note = f"PC/SC figures skipped: {e}"
         return figures
-    reader = vpcd_reader(0)
     try:
         daemon = Pcscd().start()
     except PcscdUnavailable as e:
         figures.note = f"PC/SC figures skipped: {e}"
         return figures
     try:
-
-        def present(served: VpcdCard, reader: str) -> PcscTransport:
-            if not served.wait_present(CARD_TIMEOUT) or not wait_reader(
-                reader, present=True, timeout=CARD_TIMEOUT
-            ):
-                raise TimeoutError(f"{reader}: vpcd slot busy or not answering")
-            return PcscTransport(reader, timeout=CARD_TIMEOUT)
-
         say("emulated CPS (slot 0) and floor card (slot 1) through pcscd…")
-        floor_reader = vpcd_reader(1)
-        with VpcdCard.for_slot(load_card(SAMPLE), 0) as cps, VpcdCard.for_slot(FloorCard(), 1) as floor:
-            t_cps, t_floor = present(cps, reader), present(floor, floor_reader)
-            try:
+        cps, floor = VpcdSlot(0, load_card(SAMPLE_CPS)).start(), VpcdSlot(1, FloorCard()).start()
+        try:
+            with cps.open() as t_cps, floor.open() as t_floor:
                 pcsc, floor_rate = _rates([t_cps, t_floor], mix, seconds)
                 say("scenario through pcscd…")
-                runs = []
-                for _ in range(5):  # the story leaves the card unblocked: it can run again
-                    runs.append(_scenario(t_cps))
-            finally:
-                t_cps.close()
-                t_floor.close()
-        wait_reader(reader, present=False, timeout=CARD_TIMEOUT)
-        wait_reader(floor_reader, present=False, timeout=CARD_TIMEOUT)
+                _, unblock_code = sample_codes()
+                # The story leaves the card unblocked: it can run again.
+                runs = [_scenario(t_cps, unblock_code) for _ in range(5)]
+        finally:
+            cps.close()
+            floor.close()
         say("card visible after `cartesim emulate`…")
-        visible = sorted(_card_visible_ms(reader) for _ in range(3))[1]
+        visible = sorted(_card_visible_ms(vpcd_reader(0)) for _ in range(3))[1]
         figures.floor_apdu_per_s = floor_rate
         figures.pcsc_apdu_per_s = pcsc
         figures.pcsc_vs_floor = pcsc / floor_rate

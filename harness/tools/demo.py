@@ -11,14 +11,14 @@ from contextlib import contextmanager
 
 from cartesim.core import report
 from cartesim.core.cps import CpsCard
-from cartesim.core.errors import CardBlocked, CartesimError, NoService, TransportError, WrongCode
+from cartesim.core.errors import CardBlocked, CartesimError, TransportError, WrongCode
 from cartesim.core.transport import Transport
 from cartesim.core.transport.direct import DirectTransport
 from cartesim.emulator.cards import load_card
+from cartesim.harness.stack.slots import card_in_reader
 
 SAMPLE = "cps-roulette"
 UNBLOCK_CODE, NEW_PIN = "12345678", "4321"  # the sample card's unblock code; any new PIN
-CARD_TIMEOUT = 5.0
 
 
 class DemoFailed(CartesimError):
@@ -65,25 +65,11 @@ def run(t: Transport, say: Callable[[str], None], unblock_code: str, new_pin: st
 @contextmanager
 def _through_pcscd() -> Iterator[tuple[Transport, str]]:
     """pcscd (running, or started here) with the sample card served in vpcd slot 0."""
-    from cartesim.core.transport.pcsc import PcscTransport, wait_reader
-    from cartesim.emulator.vpcd import VpcdCard
     from cartesim.harness.stack.pcscd import Pcscd, vpcd_reader
 
-    daemon = Pcscd().start()  # PcscdUnavailable is a NoService: the caller falls back
-    reader = vpcd_reader(0)
-    try:
-        with VpcdCard.for_slot(load_card(SAMPLE), 0) as served:
-            if not served.wait_present(CARD_TIMEOUT) or not wait_reader(
-                reader, present=True, timeout=CARD_TIMEOUT
-            ):
-                raise NoService(f"vpcd slot 0 ({served.address}) busy or not answering")
-            t = PcscTransport(reader, timeout=CARD_TIMEOUT)
-            try:
-                yield t, f"« {reader} » (pcscd{'' if daemon.owned else ' déjà lancé'} + vpcd)"
-            finally:
-                t.close()
-    finally:
-        daemon.stop()
+    # PcscdUnavailable is a NoService: the caller falls back to the in-process card.
+    with Pcscd() as daemon, card_in_reader(load_card(SAMPLE), 0) as t:
+        yield t, f"« {vpcd_reader(0)} » (pcscd{'' if daemon.owned else ' déjà lancé'} + vpcd)"
 
 
 def main(transport: str, say: Callable[[str], None]) -> None:

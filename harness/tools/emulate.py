@@ -19,8 +19,10 @@ from cartesim.emulator.cardos import CardOS
 from cartesim.emulator.cards import load_card
 from cartesim.emulator.catalog import resolve_profile
 from cartesim.emulator.vpcd import VpcdCard
-from cartesim.harness.control.local import ControlServer, LocalCardControl, Slot, SlotCard
+from cartesim.harness.control.local import EmulatedSlot, LocalCardControl
+from cartesim.harness.control.server import ControlServer
 from cartesim.harness.stack.pcscd import vpcd_reader
+from cartesim.harness.stack.slots import SwappableCard
 
 log = logging.getLogger(__name__)
 
@@ -94,10 +96,10 @@ def run_emulation(
         if not 0 <= slot < len(cards):
             raise InputError(str(path), "--state-file", f"no slot {slot} (slots 0 to {len(cards) - 1})")
         _load_saved(cards[slot], path)
-    holders = [SlotCard(card) for card in cards]
+    holders = [SwappableCard(card) for card in cards]
     served = [VpcdCard(holder, host, port + slot) for slot, holder in enumerate(holders)]
     local = LocalCardControl(
-        [Slot(p, h, v) for p, h, v in zip(profiles, holders, served, strict=True)], make_card
+        [EmulatedSlot(p, h, v) for p, h, v in zip(profiles, holders, served, strict=True)], make_card
     )
     server = _start_control(local, control, control_optional, say)  # before any card: errors exit clean
     stop = stop or threading.Event()

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from cartesim.harness.pytest_plugin.fixtures import Rig
+from cartesim.harness.pytest_plugin.fixtures import CardSession
 from tests.helpers import CLI, CPS_READER, DATA, VITALE_READER, emulating, run, wait_for
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def emulate(pcscd_free_slots: Rig, tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+def emulate(pcscd_free_slots: CardSession, tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
     """`cartesim emulate cps-roulette vitale-famille --state DIR` as a separate process."""
     with emulating(
         "cps-roulette",
@@ -63,7 +63,7 @@ def test_readers_json(emulate: subprocess.Popen[str]) -> None:
     assert rows[VITALE_READER]["atr"] == "3B751300004509EA9000"
 
 
-def test_emulate_restarts_with_saved_state(pcscd_free_slots: Rig, tmp_path: Path) -> None:
+def test_emulate_restarts_with_saved_state(pcscd_free_slots: CardSession, tmp_path: Path) -> None:
     state = tmp_path / "slot0-cps-roulette.json"
     state.write_text(
         '{"format": "cartesim-state/1", "atr": "3BAC00402A001225006480000310009000",'
@@ -79,7 +79,7 @@ def test_emulate_restarts_with_saved_state(pcscd_free_slots: Rig, tmp_path: Path
         assert proc.wait(10) == 0
 
 
-def test_demo_through_pcscd(pcscd_free_slots: Rig) -> None:
+def test_demo_through_pcscd(pcscd_free_slots: CardSession) -> None:
     r = run("demo", "--transport", "pcsc")
     assert r.returncode == 0, r.stderr
     assert "« Virtual PCD 00 00 »" in r.stdout
@@ -144,7 +144,7 @@ def test_opensc_lists_both_readers_with_cards(emulate: subprocess.Popen[str]) ->
 
 # --- the last-try guard, on a card in a reader ---------------------------------------------------
 @pytest.fixture
-def last_try_card(pcscd_free_slots: Rig) -> Iterator[None]:
+def last_try_card(pcscd_free_slots: CardSession) -> Iterator[None]:
     with emulating("cps-last-try", expect={CPS_READER: "cps"}):
         yield
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cartesim.harness.pytest_plugin.fixtures import Rig
+from cartesim.harness.pytest_plugin.fixtures import CardSession
 from tests.helpers import CLI, CPS_READER, VITALE_READER, run, stop, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -31,7 +31,7 @@ def control(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def emulate(pcscd_free_slots: Rig, control: Path, tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+def emulate(pcscd_free_slots: CardSession, control: Path, tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
     """`cartesim emulate cps-roulette vitale-famille --control …` as a separate process."""
     (tmp_path / "cards").mkdir()
     proc = _emulate(control, "--state", str(tmp_path / "cards"))
@@ -110,6 +110,6 @@ def test_save_state_then_restart_from_it(
     assert json.loads(saved.read_text())["unblock"]["tries_left"] == 1  # read, never written
 
 
-def test_card_without_emulate(pcscd_free_slots: Rig, control: Path) -> None:
+def test_card_without_emulate(pcscd_free_slots: CardSession, control: Path) -> None:
     r = run("card", "status", "--control", str(control))
     assert r.returncode == 3 and r.stderr.count("\n") == 1

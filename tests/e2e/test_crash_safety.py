@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from cartesim.harness.pytest_plugin.fixtures import Rig
+from cartesim.harness.pytest_plugin.fixtures import CardSession
 from cartesim.harness.tools import crashtest
 
 pytestmark = pytest.mark.e2e
 
 
-def test_kill_minus_9_loses_nothing(pcscd_free_slots: Rig) -> None:
+def test_kill_minus_9_loses_nothing(pcscd_free_slots: CardSession) -> None:
     report = crashtest.run(kills=10, seed=7)
     assert report.violations == []
     assert report.kills == 10

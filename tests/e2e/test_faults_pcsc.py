@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from cartesim.harness.pytest_plugin.fixtures import Rig
+from cartesim.harness.pytest_plugin.fixtures import CardSession
 from tests import helpers as emulation
 from tests.helpers import CPS_READER, faulty, run
 
@@ -32,7 +32,7 @@ def _status() -> dict[str, Any]:
         time.sleep(0.1)  # the card is on its way back into the reader
 
 
-def test_removed_mid_unblock_then_back(pcscd_free_slots: Rig, tmp_path: Path) -> None:
+def test_removed_mid_unblock_then_back(pcscd_free_slots: CardSession, tmp_path: Path) -> None:
     # APDU 1: the CLI's tries-left query, 2: the last-try guard's, 3: RESET RETRY COUNTER
     profile = faulty(tmp_path, "cps-blocked", {"apdu": 3, "remove": True, "reinsert_after_ms": 800})
     with emulating(profile):
@@ -51,7 +51,7 @@ def test_removed_mid_unblock_then_back(pcscd_free_slots: Rig, tmp_path: Path) ->
         assert r.returncode == 0, r.stderr
 
 
-def test_status_word_fault(pcscd_free_slots: Rig, tmp_path: Path) -> None:
+def test_status_word_fault(pcscd_free_slots: CardSession, tmp_path: Path) -> None:
     with emulating(faulty(tmp_path, "cps-roulette", {"apdu": 2, "status_word": "6F00"})):
         r = run("cps", "verify", "--pcsc", stdin="1234\n")
         assert (r.returncode, r.stderr.strip()) == (1, "VERIFY: 6F00 (no precise diagnosis)")
@@ -59,7 +59,7 @@ def test_status_word_fault(pcscd_free_slots: Rig, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("fault", [{"mute": True}, {"drop_connection": True}])
-def test_mute_and_dropped_link(pcscd_free_slots: Rig, tmp_path: Path, fault: dict[str, Any]) -> None:
+def test_mute_and_dropped_link(pcscd_free_slots: CardSession, tmp_path: Path, fault: dict[str, Any]) -> None:
     with emulating(faulty(tmp_path, "cps-roulette", {"apdu": 2, **fault})):
         r = run("cps", "verify", "--pcsc", stdin="1234\n")
         assert r.returncode == 3, r.stderr

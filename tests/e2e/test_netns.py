@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from cartesim.harness.pytest_plugin.fixtures import Rig, unavailable
+from cartesim.harness.pytest_plugin.fixtures import CardSession, unavailable
 from tests.helpers import CLI, CPS_READER, run, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -26,15 +26,15 @@ def _listening_on_host(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_emulate_in_a_private_network_namespace(pcscd_free_slots: Rig, tmp_path: Path) -> None:
+def test_emulate_in_a_private_network_namespace(pcscd_free_slots: CardSession, tmp_path: Path) -> None:
     if os.geteuid() != 0 or shutil.which("ip") is None:
         unavailable("network namespaces need root and iproute2")
-    rig = pcscd_free_slots
-    assert rig.pcscd is not None
-    if not rig.pcscd.owned:
+    session = pcscd_free_slots
+    assert session.pcscd is not None
+    if not session.pcscd.owned:
         pytest.skip("a pcscd not started by these tests runs: not ours to stop")
     name = f"cartesim-test-{uuid.uuid4().hex[:6]}"
-    rig.pcscd.stop()  # the namespace gets its own pcscd
+    session.pcscd.stop()  # the namespace gets its own pcscd
     proc = subprocess.Popen(
         [*CLI, "emulate", "--netns", name, "cps-roulette", "--control", str(tmp_path / "c" / "control.sock")],
         stdout=subprocess.DEVNULL,
@@ -54,12 +54,12 @@ def test_emulate_in_a_private_network_namespace(pcscd_free_slots: Rig, tmp_path:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=15)
         subprocess.run(["ip", "netns", "del", name], check=False)
-        rig.pcscd.start()  # back to the session's pcscd
+        session.pcscd.start()  # back to the session's pcscd
     assert proc.returncode == 0, err
     assert f"espace de noms {name}" in err
 
 
-def test_refuses_a_pcscd_outside_the_namespace(pcscd_free_slots: Rig) -> None:
+def test_refuses_a_pcscd_outside_the_namespace(pcscd_free_slots: CardSession) -> None:
     if os.geteuid() != 0 or shutil.which("ip") is None:
         unavailable("network namespaces need root and iproute2")
     name = f"cartesim-test-{uuid.uuid4().hex[:6]}"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cartesim.harness.pytest_plugin.fixtures import Rig
+from cartesim.harness.pytest_plugin.fixtures import CardSession
 from cartesim.harness.scenario.run import run_scenario
 from tests.helpers import MISMATCH, SCENARIOS, code_forms
 
@@ -16,13 +16,13 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
-def test_shipped_scenario_through_pcscd(pcscd_free_slots: Rig, path: Path) -> None:
+def test_shipped_scenario_through_pcscd(pcscd_free_slots: CardSession, path: Path) -> None:
     lines: list[str] = []
     result = run_scenario(path, "pcsc", say=lines.append)
     assert result.passed, "\n".join(lines)
 
 
-def test_card_pulled_mid_unblock_through_pcscd(pcscd_free_slots: Rig) -> None:
+def test_card_pulled_mid_unblock_through_pcscd(pcscd_free_slots: CardSession) -> None:
     lines: list[str] = []
     scenarios = Path(__file__).resolve().parents[2] / "fixtures" / "scenarios"
     for name in ("removed-before-processing", "removed-before-answer"):
@@ -31,7 +31,7 @@ def test_card_pulled_mid_unblock_through_pcscd(pcscd_free_slots: Rig) -> None:
     assert len(pulled) == 2 and all("Carte retirée" in line for line in pulled), pulled
 
 
-def test_mismatch_report_through_pcscd(pcscd_free_slots: Rig, tmp_path: Path) -> None:
+def test_mismatch_report_through_pcscd(pcscd_free_slots: CardSession, tmp_path: Path) -> None:
     path = tmp_path / "wrong.yaml"
     path.write_text(textwrap.dedent(MISMATCH), encoding="utf-8")
     lines: list[str] = []

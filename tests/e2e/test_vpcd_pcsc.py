@@ -1,16 +1,12 @@
-"""The emulated cards through the real stack: VpcdCard → vpcd → pcscd → pyscard → PcscTransport."""
+"""The emulated cards through the real stack: VpcdSlot → vpcd → pcscd → pyscard → PcscTransport."""
 
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import re
-import socket
-import struct
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,8 +19,8 @@ from cartesim.core.sw import SW
 from cartesim.core.transport.direct import DirectTransport
 from cartesim.core.vitale import VitaleCard
 from cartesim.emulator.cards import load_card
-from cartesim.emulator.vpcd import VpcdCard
 from cartesim.harness.stack.pcscd import VPCD_READERS, Pcscd, vpcd_reader
+from cartesim.harness.stack.slots import CARD_TIMEOUT, VpcdSlot
 
 if os.environ.get("CI") == "true":
     from cartesim.core.transport import pcsc  # under CI a missing pyscard must fail, not skip
@@ -36,11 +32,10 @@ pytestmark = pytest.mark.e2e
 GOLDEN = Path(__file__).parents[1] / "data" / "lire-cps-roulette.golden.txt"
 SELECT_CPS3 = bytes.fromhex("00A4040C0DE828BD080F8025000001FF0010")
 PIN, UNBLOCK = "1234", "12345678"
-CARD_TIMEOUT = 5.0
 CPS_SLOT, VITALE_SLOT = 0, 1  # as the cps_vpcd / vitale_vpcd fixtures insert them
 
 
-def test_readers_and_atrs(cps_vpcd: VpcdCard, vitale_vpcd: VpcdCard) -> None:
+def test_readers_and_atrs(cps_vpcd: VpcdSlot, vitale_vpcd: VpcdSlot) -> None:
     assert set(VPCD_READERS) <= set(pcsc.reader_names())
     vitale = pcsc.wait_reader(vpcd_reader(VITALE_SLOT), present=True, timeout=CARD_TIMEOUT)
     assert vitale is not None
@@ -60,7 +55,7 @@ def test_atr_and_select_cps3(cps_pcsc: pcsc.PcscTransport) -> None:
     assert cps_pcsc.transmit(SELECT_CPS3) == b"\x90\x00"
 
 
-def test_reader_by_regex(cps_vpcd: VpcdCard) -> None:
+def test_reader_by_regex(cps_vpcd: VpcdSlot) -> None:
     with pcsc.PcscTransport(re.compile(r"^Virtual PCD 00 0\d$"), timeout=CARD_TIMEOUT) as t:
         assert t.reader == vpcd_reader(CPS_SLOT)  # the only one holding a card
         assert t.atr == layout.ATR_CPS3
@@ -99,7 +94,7 @@ def test_power_cycle_clears_security_status(cps_pcsc: pcsc.PcscTransport) -> Non
     assert not cps.status().pin_verified
 
 
-def test_remove_and_insert_keeps_counters(cps_vpcd: VpcdCard, cps_pcsc: pcsc.PcscTransport) -> None:
+def test_remove_and_insert_keeps_counters(cps_vpcd: VpcdSlot, cps_pcsc: pcsc.PcscTransport) -> None:
     cps = CpsCard(cps_pcsc)
     with pytest.raises(WrongCode):
         cps.verify("0000")
@@ -140,7 +135,7 @@ def test_vitale_read_matches_direct(vitale_pcsc: pcsc.PcscTransport) -> None:
     assert len(through_pcsc.beneficiaires) >= 3
 
 
-def test_nested_transactions_are_exclusive(cps_vpcd: VpcdCard, cps_pcsc: pcsc.PcscTransport) -> None:
+def test_nested_transactions_are_exclusive(cps_vpcd: VpcdSlot, cps_pcsc: pcsc.PcscTransport) -> None:
     other = pcsc.PcscTransport(vpcd_reader(CPS_SLOT), timeout=CARD_TIMEOUT)
     entered = threading.Event()
     released_at: list[float] = []
@@ -167,7 +162,7 @@ def test_nested_transactions_are_exclusive(cps_vpcd: VpcdCard, cps_pcsc: pcsc.Pc
         other.close()
 
 
-def test_reader_errors(pcscd: Pcscd, cps_vpcd: VpcdCard) -> None:
+def test_reader_errors(pcscd: Pcscd, cps_vpcd: VpcdSlot) -> None:
     with pytest.raises(NoReader, match="Lecteur « Pas un lecteur » introuvable"):
         pcsc.PcscTransport("Pas un lecteur")
     with pytest.raises(NoReader):
@@ -178,7 +173,7 @@ def test_reader_errors(pcscd: Pcscd, cps_vpcd: VpcdCard) -> None:
     assert time.monotonic() - started < 2
 
 
-def test_card_survives_pcscd_restart(pcscd: Pcscd, cps_vpcd: VpcdCard) -> None:
+def test_card_survives_pcscd_restart(pcscd: Pcscd, cps_vpcd: VpcdSlot) -> None:
     if not pcscd.owned:
         pytest.skip("pcscd was already running: not ours to restart")
     with pcsc.PcscTransport(vpcd_reader(CPS_SLOT), timeout=CARD_TIMEOUT) as t, pytest.raises(WrongCode):
@@ -189,117 +184,6 @@ def test_card_survives_pcscd_restart(pcscd: Pcscd, cps_vpcd: VpcdCard) -> None:
             pcsc.list_readers()
     finally:
         pcscd.start()
-    assert cps_vpcd.wait_present(CARD_TIMEOUT)  # the card reconnected by itself
+    assert cps_vpcd.served.wait_present(CARD_TIMEOUT)  # the card reconnected by itself
     with pcsc.PcscTransport(vpcd_reader(CPS_SLOT), timeout=CARD_TIMEOUT) as t:
         assert CpsCard(t).status().pin_tries_left == 2  # same card object, counters kept
-
-
-# --- the card side alone, against a stand-in for vpcd (no pcscd needed) ------------------------
-class FakeVpcd:
-    """Listens like vpcd on one port and speaks its framing to the card that connects."""
-
-    def __init__(self, port: int = 0) -> None:
-        self.server = socket.create_server(("127.0.0.1", port))
-        self.port = self.server.getsockname()[1]
-        self.server.settimeout(CARD_TIMEOUT)
-        self.conn: socket.socket | None = None
-
-    def accept(self) -> None:
-        self.conn, _ = self.server.accept()
-        self.conn.settimeout(CARD_TIMEOUT)
-
-    def send(self, payload: bytes) -> None:
-        assert self.conn is not None
-        self.conn.sendall(struct.pack(">H", len(payload)) + payload)
-
-    def ask(self, payload: bytes) -> bytes:
-        self.send(payload)
-        assert self.conn is not None
-        head = self._read(2)
-        return self._read(struct.unpack(">H", head)[0])
-
-    def _read(self, n: int) -> bytes:
-        assert self.conn is not None
-        out = b""
-        while len(out) < n:
-            chunk = self.conn.recv(n - len(out))
-            if not chunk:
-                raise ConnectionError("card closed the connection")
-            out += chunk
-        return out
-
-    def drop(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-
-    def close(self) -> None:
-        self.drop()
-        self.server.close()
-
-
-@pytest.fixture
-def fake_vpcd() -> Iterator[FakeVpcd]:
-    fake = FakeVpcd()
-    yield fake
-    fake.close()
-
-
-def test_vpcd_framing_power_and_redaction(fake_vpcd: FakeVpcd, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="cartesim.emulator.vpcd")
-    with VpcdCard(load_card("cps-roulette"), "127.0.0.1", fake_vpcd.port) as card:
-        fake_vpcd.accept()
-        assert card.wait_connected(CARD_TIMEOUT)
-        fake_vpcd.send(b"\x01")  # power on: no answer
-        assert fake_vpcd.ask(b"\x04") == layout.ATR_CPS3
-        assert card.wait_present(CARD_TIMEOUT)
-        assert fake_vpcd.ask(bytes.fromhex("0020000104") + PIN.encode()) == b"\x90\x00"
-        assert fake_vpcd.ask(bytes.fromhex("00200001")) == b"\x90\x00"  # verified
-        fake_vpcd.send(b"\x00")  # power off: security status goes
-        assert fake_vpcd.ask(bytes.fromhex("00200001")) == b"\x63\xc3"
-    assert "connected to vpcd 127.0.0.1:" in caplog.text
-    assert "0020000104********" in caplog.text
-    assert PIN.encode().hex() not in caplog.text.lower()
-
-
-def test_vpcd_reconnects_and_keeps_the_card(fake_vpcd: FakeVpcd, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="cartesim.emulator.vpcd")
-    with VpcdCard(load_card("cps-roulette"), "127.0.0.1", fake_vpcd.port) as card:
-        fake_vpcd.accept()
-        assert fake_vpcd.ask(bytes.fromhex("002000010430303030")) == b"\x63\xc2"
-        fake_vpcd.drop()  # vpcd went away (pcscd stopped)
-        fake_vpcd.accept()  # ... and the card came back by itself
-        assert fake_vpcd.ask(bytes.fromhex("00200001")) == b"\x63\xc2"  # same card, counter kept
-        assert "vpcd went away, reconnecting" in caplog.text
-
-        card.remove()
-        assert fake_vpcd.conn is not None
-        assert fake_vpcd.conn.recv(1) == b""  # removal is the connection closing
-        fake_vpcd.drop()
-        fake_vpcd.server.settimeout(0.3)
-        with pytest.raises(TimeoutError):
-            fake_vpcd.accept()  # out of the reader, it stays out
-        fake_vpcd.server.settimeout(CARD_TIMEOUT)
-        card.insert()
-        fake_vpcd.accept()
-        assert fake_vpcd.ask(b"\x04") == layout.ATR_CPS3
-        started = time.monotonic()
-    assert time.monotonic() - started < 1.0  # stop() does not wait for anything
-
-
-def test_vpcd_waits_for_vpcd_to_appear() -> None:
-    probe = FakeVpcd()
-    port = probe.port
-    probe.close()  # nobody listens there now: the card retries with backoff
-    card = VpcdCard(load_card("vitale-famille"), "127.0.0.1", port).start()
-    try:
-        assert not card.wait_connected(0.3)
-        late = FakeVpcd(port)
-        try:
-            late.accept()  # backoff is capped at 1 s
-            assert card.wait_connected(CARD_TIMEOUT)
-            assert detect(late.ask(b"\x04")) is CardKind.VITALE
-        finally:
-            late.close()
-    finally:
-        card.stop()

@@ -1,0 +1,183 @@
+"""The control socket's server, run by ``cartesim emulate``: one request, one reply, never raises."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import stat
+import struct
+import threading
+from pathlib import Path
+from typing import Any
+
+from cartesim.core.errors import InputError
+from cartesim.harness.control.local import LocalCardControl
+from cartesim.harness.control.socket import MAX_LINE, OPS, PROTOCOL_VERSION, make_folder
+
+log = logging.getLogger(__name__)
+
+IDLE_TIMEOUT = 60.0  # a client that says nothing for this long is dropped
+_SUN_PATH_MAX = 107  # struct sockaddr_un.sun_path holds 108 bytes with the final NUL
+
+
+def _arg(request: dict[str, Any], key: str, kind: type) -> Any:
+    value = request.get(key)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise InputError("request", key, f"missing or not a {kind.__name__}")
+    return value
+
+
+def _dispatch(control: LocalCardControl, request: object) -> Any:
+    if not isinstance(request, dict):
+        raise InputError("request", "", "not a JSON object")
+    if request.get("v") != PROTOCOL_VERSION:
+        raise InputError("request", "v", f"protocol version {PROTOCOL_VERSION} expected")
+    op = request.get("op")
+    if op not in OPS:
+        raise InputError("request", "op", f"unknown operation (operations: {', '.join(OPS)})")
+    if op == "status" and request.get("slot") is None:
+        return [s.to_dict() for s in control.status_all()]
+    slot = _arg(request, "slot", int)
+    if op == "status":
+        return control.status(slot).to_dict()
+    if op == "remove":
+        return control.remove(slot).to_dict()
+    if op == "insert":
+        return control.insert(slot).to_dict()
+    if op == "reset":
+        return control.reset(slot).to_dict()
+    if op == "swap":
+        return control.swap(slot, _arg(request, "profile", str)).to_dict()
+    if op == "set":
+        settings = _arg(request, "settings", list)
+        if not all(isinstance(x, str) for x in settings):
+            raise InputError("request", "settings", "not a list of strings")
+        return control.set(slot, *settings).to_dict()
+    path = Path(_arg(request, "file", str))
+    if not path.is_absolute():  # the emulator's working folder is not the client's
+        raise InputError(str(path), "", "an absolute path is needed")
+    return {"file": str(control.save_state(slot, path))}
+
+
+def handle(control: LocalCardControl, line: bytes) -> dict[str, Any]:
+    """One request line, one reply; never raises."""
+    try:
+        result = _dispatch(control, json.loads(line))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return {"ok": False, "kind": "input", "error": "request: not a JSON line"}
+    except InputError as e:
+        return {"ok": False, "kind": "input", "error": str(e)}
+    except Exception:
+        log.exception("control request failed")
+        return {"ok": False, "kind": "internal", "error": "internal error in cartesim emulate (see its log)"}
+    return {"ok": True, "result": result}
+
+
+_PEERCRED: int | None = getattr(socket, "SO_PEERCRED", None)
+_UCRED = struct.Struct("3i")  # pid, uid, gid
+
+
+def _peer_uid(conn: socket.socket) -> int | None:
+    if _PEERCRED is None:
+        return None
+    return _UCRED.unpack(conn.getsockopt(socket.SOL_SOCKET, _PEERCRED, _UCRED.size))[1]
+
+
+class ControlServer:
+    """Serves ``control`` on a Unix socket: one thread accepting, one thread per client."""
+
+    def __init__(self, control: LocalCardControl, path: Path) -> None:
+        self.control, self.path = control, path
+        self._sock: socket.socket | None = None
+        self._ino: int | None = None
+        self._thread: threading.Thread | None = None
+
+    def _clear_stale(self) -> None:
+        try:
+            st = self.path.lstat()
+        except FileNotFoundError:
+            return
+        if not stat.S_ISSOCK(st.st_mode):
+            raise InputError(str(self.path), "", "exists and is not a socket")
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(str(self.path))
+        except (ConnectionRefusedError, FileNotFoundError):
+            self.path.unlink(missing_ok=True)  # left by an emulate that died: nobody listens
+            return
+        finally:
+            probe.close()
+        raise InputError(str(self.path), "", "another cartesim emulate listens on it (use --control)")
+
+    def start(self) -> ControlServer:
+        if len(os.fsencode(self.path)) > _SUN_PATH_MAX:
+            raise InputError(
+                str(self.path), "", f"longer than the {_SUN_PATH_MAX} bytes a socket path allows"
+            )
+        make_folder(self.path.parent)
+        self._clear_stale()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(str(self.path))
+            # The 0700 folder already keeps others out; 0600 holds even if the folder is opened.
+            os.chmod(self.path, 0o600)
+            sock.listen(8)
+        except OSError as e:
+            sock.close()
+            raise InputError(str(self.path), "", e.strerror or str(e)) from None
+        self._sock, self._ino = sock, self.path.stat().st_ino
+        self._thread = threading.Thread(target=self._accept, name="cartesim-control", daemon=True)
+        self._thread.start()
+        log.info("control socket %s", self.path)
+        return self
+
+    def stop(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is None:
+            return
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)  # wakes accept() up (EINVAL on Linux)
+        sock.close()
+        if self._thread is not None:
+            self._thread.join(5.0)
+        with contextlib.suppress(OSError):
+            if self.path.lstat().st_ino == self._ino:  # ours, not a newer emulate's
+                self.path.unlink()
+
+    def __enter__(self) -> ControlServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _accept(self) -> None:
+        while self._sock is not None:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            threading.Thread(
+                target=self._client, args=(conn,), name="cartesim-control-client", daemon=True
+            ).start()
+
+    def _client(self, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            uid = _peer_uid(conn)
+            if uid is not None and uid not in (os.geteuid(), 0):
+                conn.sendall(b'{"ok": false, "kind": "input", "error": "not your emulator"}\n')
+                return
+            conn.settimeout(IDLE_TIMEOUT)
+            stream = conn.makefile("rwb")
+            while True:
+                line = stream.readline(MAX_LINE + 1)
+                if not line:
+                    return
+                if len(line) > MAX_LINE:
+                    stream.write(b'{"ok": false, "kind": "input", "error": "request: line too long"}\n')
+                    stream.flush()
+                    return
+                stream.write(json.dumps(handle(self.control, line)).encode() + b"\n")
+                stream.flush()

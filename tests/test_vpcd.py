@@ -1,0 +1,129 @@
+"""The card side of vpcd alone, against a stand-in for vpcd: no pcscd needed, in-process suite."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import struct
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from cartesim.core import layout
+from cartesim.core.atr import CardKind, detect
+from cartesim.emulator.cards import load_card
+from cartesim.emulator.vpcd import VpcdCard
+
+TIMEOUT = 5.0  # a generous bound on a loaded machine; nothing is timed
+PIN = "1234"  # the code porteur of cps-roulette
+
+
+class FakeVpcd:
+    """Listens like vpcd on one port and speaks its framing to the card that connects."""
+
+    def __init__(self, port: int = 0) -> None:
+        self.server = socket.create_server(("127.0.0.1", port))
+        self.port = self.server.getsockname()[1]
+        self.server.settimeout(TIMEOUT)
+        self.conn: socket.socket | None = None
+
+    def accept(self) -> None:
+        self.conn, _ = self.server.accept()
+        self.conn.settimeout(TIMEOUT)
+
+    def send(self, payload: bytes) -> None:
+        assert self.conn is not None
+        self.conn.sendall(struct.pack(">H", len(payload)) + payload)
+
+    def ask(self, payload: bytes) -> bytes:
+        self.send(payload)
+        assert self.conn is not None
+        head = self._read(2)
+        return self._read(struct.unpack(">H", head)[0])
+
+    def _read(self, n: int) -> bytes:
+        assert self.conn is not None
+        out = b""
+        while len(out) < n:
+            chunk = self.conn.recv(n - len(out))
+            if not chunk:
+                raise ConnectionError("card closed the connection")
+            out += chunk
+        return out
+
+    def drop(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def close(self) -> None:
+        self.drop()
+        self.server.close()
+
+
+@pytest.fixture
+def fake_vpcd() -> Iterator[FakeVpcd]:
+    fake = FakeVpcd()
+    yield fake
+    fake.close()
+
+
+def test_vpcd_framing_power_and_redaction(fake_vpcd: FakeVpcd, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="cartesim.emulator.vpcd")
+    with VpcdCard(load_card("cps-roulette"), "127.0.0.1", fake_vpcd.port) as card:
+        fake_vpcd.accept()
+        assert card.wait_connected(TIMEOUT)
+        fake_vpcd.send(b"\x01")  # power on: no answer
+        assert fake_vpcd.ask(b"\x04") == layout.ATR_CPS3
+        assert card.wait_present(TIMEOUT)
+        assert fake_vpcd.ask(bytes.fromhex("0020000104") + PIN.encode()) == b"\x90\x00"
+        assert fake_vpcd.ask(bytes.fromhex("00200001")) == b"\x90\x00"  # verified
+        fake_vpcd.send(b"\x00")  # power off: security status goes
+        assert fake_vpcd.ask(bytes.fromhex("00200001")) == b"\x63\xc3"
+    assert "connected to vpcd 127.0.0.1:" in caplog.text
+    assert "0020000104********" in caplog.text
+    assert PIN.encode().hex() not in caplog.text.lower()
+
+
+def test_vpcd_reconnects_and_keeps_the_card(fake_vpcd: FakeVpcd, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="cartesim.emulator.vpcd")
+    with VpcdCard(load_card("cps-roulette"), "127.0.0.1", fake_vpcd.port) as card:
+        fake_vpcd.accept()
+        assert fake_vpcd.ask(bytes.fromhex("002000010430303030")) == b"\x63\xc2"
+        fake_vpcd.drop()  # vpcd went away (pcscd stopped)
+        fake_vpcd.accept()  # ... and the card came back by itself
+        assert fake_vpcd.ask(bytes.fromhex("00200001")) == b"\x63\xc2"  # same card, counter kept
+        assert "vpcd went away, reconnecting" in caplog.text
+
+        card.remove()
+        assert fake_vpcd.conn is not None
+        assert fake_vpcd.conn.recv(1) == b""  # removal is the connection closing
+        fake_vpcd.drop()
+        fake_vpcd.server.settimeout(0.3)
+        with pytest.raises(TimeoutError):
+            fake_vpcd.accept()  # out of the reader, it stays out
+        fake_vpcd.server.settimeout(TIMEOUT)
+        card.insert()
+        fake_vpcd.accept()
+        assert fake_vpcd.ask(b"\x04") == layout.ATR_CPS3
+        started = time.monotonic()
+    assert time.monotonic() - started < 1.0  # stop() does not wait for anything
+
+
+def test_vpcd_waits_for_vpcd_to_appear() -> None:
+    probe = FakeVpcd()
+    port = probe.port
+    probe.close()  # nobody listens there now: the card retries with backoff
+    card = VpcdCard(load_card("vitale-famille"), "127.0.0.1", port).start()
+    try:
+        assert not card.wait_connected(0.3)
+        late = FakeVpcd(port)
+        try:
+            late.accept()  # backoff is capped at 1 s
+            assert card.wait_connected(TIMEOUT)
+            assert detect(late.ask(b"\x04")) is CardKind.VITALE
+        finally:
+            late.close()
+    finally:
+        card.stop()
