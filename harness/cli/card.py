@@ -55,7 +55,7 @@ def describe(s: SlotStatus) -> str:
         where = "carte présente"
     else:
         where = "carte insérée, pas encore vue par le lecteur"
-    text = f"Emplacement {s.slot} ({s.profile}) : {where}, {s.card.type} {s.card.atr}\n"
+    text = f"Emplacement {s.slot} ({s.profile}) : {where}, {s.card.type.value} {s.card.atr}\n"
     if s.card.pin_tries_max is not None:
         text += "".join(f"  {line}\n" for line in report.status(_pin_status(s)).splitlines())
     return text

@@ -25,7 +25,7 @@ def profile_check(files: tuple[str, ...]) -> None:
     for name in files:
         try:
             p = profile_schema.load_profile(resolve_profile(name))
-            click.echo(f"{name}: ok ({p.type})")
+            click.echo(f"{name}: ok ({p.kind.value})")
         except InputError as e:
             click.echo(str(e), err=True)
             failed = True

@@ -17,10 +17,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from cartesim.core.atr import CardKind
 from cartesim.core.errors import InputError, TransportError
 from cartesim.emulator.cardos import CardOS
 from cartesim.emulator.cards import load_card
@@ -91,6 +92,7 @@ class SlotStatus:
     def from_dict(cls, data: dict[str, Any]) -> SlotStatus:
         names = {f.name for f in fields(CardStatus)}  # a newer emulator may say more
         card = CardStatus(**{k: v for k, v in data.items() if k in names})
+        card = replace(card, type=CardKind(card.type))
         return cls(data["slot"], data["profile"], data["present"], data["seen_by_reader"], card)
 
 

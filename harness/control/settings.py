@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cartesim.core import pins
-from cartesim.core.atr import detect
+from cartesim.core.atr import CardKind, detect
 from cartesim.core.errors import InputError
 from cartesim.emulator import state as card_state
 from cartesim.emulator.cardos import CardOS
@@ -27,7 +27,7 @@ COUNTERS = ("pin_tries_left", "unblock_tries_left", "unblock_uses_left")
 class CardStatus:
     """What a card's counters say. Never the codes themselves."""
 
-    type: str
+    type: CardKind
     atr: str
     pin_tries_left: int | None = None
     pin_tries_max: int | None = None
@@ -44,7 +44,7 @@ def card_status(card: CardOS) -> CardStatus:
     pin, unblock = card.pin, card.unblock
     blocked = pin is not None and pin.blocked
     return CardStatus(
-        type=detect(card.atr).value,
+        type=detect(card.atr),
         atr=card.atr.hex().upper(),
         pin_tries_left=pin.tries_left if pin else None,
         pin_tries_max=pin.tries_max if pin else None,

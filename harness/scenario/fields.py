@@ -13,6 +13,7 @@ import re
 import typing
 from typing import Any
 
+from cartesim.core.atr import CardKind
 from cartesim.core.cps import CpsData, CpsHolder, CpsSituation
 from cartesim.core.vitale import Beneficiary, Insured, VitaleData
 
@@ -33,13 +34,13 @@ def _names(cls: type, prefix: str = "") -> set[str]:
     return out
 
 
-KNOWN: dict[str, frozenset[str]] = {
-    "cps": frozenset(_names(CpsHolder) | {"situations"} | _names(CpsSituation, "situations[].")),
-    "vitale": frozenset(_names(Insured) | {"beneficiaires"} | _names(Beneficiary, "beneficiaires[].")),
+KNOWN: dict[CardKind, frozenset[str]] = {
+    CardKind.CPS: frozenset(_names(CpsHolder) | {"situations"} | _names(CpsSituation, "situations[].")),
+    CardKind.VITALE: frozenset(_names(Insured) | {"beneficiaires"} | _names(Beneficiary, "beneficiaires[].")),
 }
 
 
-def check_key(key: str, kind: str) -> str | None:
+def check_key(key: str, kind: CardKind) -> str | None:
     """None if ``key`` names a field of a ``kind`` report, else the problem in a few words."""
     if not _KEY.match(key):
         return "not a field name (e.g. nom, situations[0].code_specialite)"
@@ -48,7 +49,7 @@ def check_key(key: str, kind: str) -> str | None:
         return None
     close = difflib.get_close_matches(generic, sorted(KNOWN[kind]), n=1)
     hint = f" (did you mean {close[0].replace('[]', '[0]')!r}?)" if close else ""
-    return f"no such field in a {kind} report{hint}"
+    return f"no such field in a {kind.value} report{hint}"
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, str]) -> None:

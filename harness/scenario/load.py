@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from cartesim.core.atr import CardKind
 from cartesim.core.errors import InputError
 from cartesim.emulator import state as card_state
 from cartesim.emulator.cardos import CardOS
@@ -40,8 +41,8 @@ class CardSpec:
     state: Path | None
 
     @property
-    def kind(self) -> str:
-        return self.profile.type
+    def kind(self) -> CardKind:
+        return self.profile.kind
 
     def build(self) -> CardOS:
         """A fresh card as the scenario starts it. The state file is read, never written:
@@ -129,7 +130,7 @@ class _Checker:
             if step.slot is not None:
                 raise self.fail(f"{at}.slot", "wait addresses no card")
             return None
-        need = "cps" if action in CPS_ACTIONS else "vitale" if action == "read_vitale" else None
+        need = CardKind.CPS if action in CPS_ACTIONS else CardKind.VITALE if action == "read_vitale" else None
         if step.slot is not None:
             if step.slot not in self.kinds:
                 slots = ", ".join(str(s) for s in self.kinds)
@@ -137,12 +138,13 @@ class _Checker:
             if need is not None and self.kinds[step.slot] != need:
                 kind = self.kinds[step.slot]
                 raise self.fail(
-                    f"{at}.slot", f"slot {step.slot} holds a {kind} card; {action} needs a {need}"
+                    f"{at}.slot", f"slot {step.slot} holds a {kind.value} card; {action} needs a {need.value}"
                 )
             return step.slot
         fits = [s for s, k in self.kinds.items() if need is None or k == need]
         if not fits:
-            raise self.fail(f"{at}.{action}", f"no {need} card in this scenario")
+            assert need is not None  # any card fits an action that needs none
+            raise self.fail(f"{at}.{action}", f"no {need.value} card in this scenario")
         if len(fits) > 1:
             raise self.fail(f"{at}.slot", f"missing: {action} could address slot {fits[0]} or {fits[1]}")
         return fits[0]
@@ -158,7 +160,7 @@ class _Checker:
         if e.fields is not None:
             if action not in READ_ACTIONS:
                 raise self.fail(f"{at}.expect.fields", "only for read_cps and read_vitale")
-            kind = "cps" if action == "read_cps" else "vitale"
+            kind = CardKind.CPS if action == "read_cps" else CardKind.VITALE
             for key in e.fields:
                 problem = scenario_fields.check_key(key, kind)
                 if problem:
@@ -166,7 +168,7 @@ class _Checker:
         state = [k for k in STATE_KEYS if getattr(e, k) is not None]
         if not state:
             return
-        if slot is None or self.kinds[slot] != "cps":
+        if slot is None or self.kinds[slot] is not CardKind.CPS:
             raise self.fail(f"{at}.expect.{state[0]}", "only for a step on a CPS")
         if out_after or e.error in ("card_removed", "no_card"):
             raise self.fail(
