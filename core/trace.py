@@ -1,12 +1,14 @@
-"""APDU tracing: one record per exchange, with the codes of PIN commands redacted."""
+"""APDU tracing: one record per exchange (codes of PIN commands redacted), and the card's
+power-ups and resets, as pySim's ApduTracer records them: a trace says where each card session
+starts, so a replay never has to guess it.
+"""
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import IO
+from enum import Enum
+from typing import IO, Protocol
 
 from cartesim.core.apdu import redact_hex
 
@@ -19,7 +21,21 @@ class Exchange:
     duration_us: int
 
 
-Tracer = Callable[[Exchange], None]
+class CardEvent(str, Enum):
+    POWER_UP = "power_up"  # a transport starts a session with the card: security status is fresh
+    RESET = "reset"  # the card was reset or power-cycled within a session
+
+
+@dataclass(frozen=True)
+class Event:
+    time: float
+    event: CardEvent
+
+
+class Tracer(Protocol):
+    def exchange(self, ex: Exchange) -> None: ...
+
+    def card_event(self, ev: Event) -> None: ...
 
 
 def make_exchange(command: bytes, response: bytes, started: float, elapsed_ns: int) -> Exchange:
@@ -27,22 +43,31 @@ def make_exchange(command: bytes, response: bytes, started: float, elapsed_ns: i
 
 
 class JsonlTracer:
-    """Writes each exchange as a JSON line to a file (opened by the caller)."""
+    """Writes each exchange and event as a JSON line to a file (opened by the caller)."""
 
     def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
 
-    def __call__(self, ex: Exchange) -> None:
-        self.stream.write(json.dumps(asdict(ex)) + "\n")
+    def _write(self, record: dict[str, object]) -> None:
+        self.stream.write(json.dumps(record) + "\n")
         self.stream.flush()
+
+    def exchange(self, ex: Exchange) -> None:
+        self._write(asdict(ex))
+
+    def card_event(self, ev: Event) -> None:
+        self._write({"time": ev.time, "event": ev.event.value})
 
 
 class ListTracer(list[Exchange]):
-    """Keeps exchanges in memory (tests, scenario step reports)."""
+    """Keeps exchanges in memory (tests, scenario step reports); events in ``events``."""
 
-    def __call__(self, ex: Exchange) -> None:
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[Event] = []
+
+    def exchange(self, ex: Exchange) -> None:
         self.append(ex)
 
-
-def now() -> float:
-    return time.time()
+    def card_event(self, ev: Event) -> None:
+        self.events.append(ev)

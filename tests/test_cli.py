@@ -100,7 +100,9 @@ def test_trace_redacts_codes(tmp_path: Path) -> None:
     trace = tmp_path / "t.jsonl"
     r = run("-vv", "cps", "read", "--profile", ROULETTE, "--trace", str(trace), env={"CARTESIM_PIN": "1234"})
     assert r.returncode == 0
-    lines = [json.loads(x) for x in trace.read_text().splitlines()]
+    records = [json.loads(x) for x in trace.read_text().splitlines()]
+    assert set(records[0]) == {"time", "event"} and records[0]["event"] == "power_up"
+    lines = records[1:]
     assert lines[0]["command"] == "00200001"  # the last-try guard's tries-left query
     assert lines[1]["command"] == "0020000104********"
     assert {"time", "command", "response", "duration_us"} <= set(lines[0])

@@ -37,7 +37,7 @@ def test_golden_trace_replays_identically(trace: Path) -> None:
     profile = trace.stem.split("--")[0]  # PROFILE--flow.jsonl
     report = replay(trace, profile)
     assert report.identical, report.differences
-    assert report.exchanges == len(trace.read_text().splitlines())
+    assert report.exchanges == sum('"command"' in line for line in trace.read_text().splitlines())
 
 
 def test_golden_lockout_against_another_profile_differs() -> None:
@@ -46,7 +46,7 @@ def test_golden_lockout_against_another_profile_differs() -> None:
     first = report.differences[0]
     assert (first.index, first.line, first.command, first.expected, first.actual) == (
         1,
-        1,
+        2,  # line 1 is the power-up
         "00200001",
         "63C3",
         "63C1",
@@ -90,16 +90,20 @@ def test_cli_vitale_read(tmp_path: Path) -> None:
     assert r.returncode == 1 and json.loads(r.stdout)["differences"]
 
 
-def test_sessions_are_told_apart_by_the_pause_between_commands(tmp_path: Path) -> None:
+def test_each_command_is_a_session_of_its_own(tmp_path: Path) -> None:
     """verify, then status in another command: the status query answers 63C3 (a fresh session),
-    not 9000 (verified) as it would on the same powered card."""
+    not 9000 (verified) as it would on the same powered card. The trace says so itself."""
     trace, state = tmp_path / "t.jsonl", tmp_path / "s.json"
     assert _cli(trace, state, "cps", "verify", "--profile", "cps-roulette", stdin="1234\n") == 0
     assert _cli(trace, state, "cps", "status", "--profile", "cps-roulette") == 0
+    events = [json.loads(line)["event"] for line in trace.read_text().splitlines() if '"event"' in line]
+    assert events == ["power_up", "power_up"]
     report = replay(trace, "cps-roulette")
     assert report.identical and report.sessions == 2
-    r = run("replay", str(trace), "--profile", "cps-roulette", "--session-gap", "0")
-    assert r.returncode == 1 and "obtenu  : 9000" in r.stdout
+    without = tmp_path / "without-events.jsonl"
+    without.write_text("".join(line for line in trace.open() if '"event"' not in line))
+    r = run("replay", str(without), "--profile", "cps-roulette")
+    assert r.returncode == 1 and "obtenu  : 9000" in r.stdout  # one session: still verified
 
 
 # --- traces recorded by the engine -------------------------------------------------------------
@@ -126,9 +130,10 @@ def test_engine_trace_in_one_session(tmp_path: Path) -> None:
         v = DirectTransport(load_card("vitale-famille"))
         v.tracers.append(JsonlTracer(f))
     _no_code(trace.read_text())
-    report = replay(trace, "cps-roulette", session_gap=0)
-    # power_cycle() leaves no mark in a trace: the query after it is the one difference
-    assert [d.expected for d in report.differences] == ["63C3"]
+    report = replay(trace, "cps-roulette")
+    # power_cycle() is traced as a reset: the query after it answers as recorded
+    assert report.identical and report.sessions == 1
+    assert '"event": "reset"' in trace.read_text()
 
 
 def test_engine_vitale_trace(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from typing import TypeVar
 from cartesim.core.apdu import INS_GET_RESPONSE, CommandApdu, ResponseApdu
 from cartesim.core.errors import CardDataError, TransportError
 from cartesim.core.sw import SW1_MORE_DATA, SW1_WRONG_LE
-from cartesim.core.trace import Tracer, make_exchange
+from cartesim.core.trace import CardEvent, Event, Tracer, make_exchange
 
 _T = TypeVar("_T", bound="Transport")
 
@@ -29,6 +29,7 @@ class Transport(ABC):
         self.tracers: list[Tracer] = []
         self.apdu_count = 0  # APDUs sent so far: errors name the one that failed
         self._operation: str | None = None
+        self._in_session = False  # the first exchange starts a card session (traced power-up)
 
     @property
     @abstractmethod
@@ -40,8 +41,23 @@ class Transport(ABC):
         """Send one raw command, return the raw response (data‖SW)."""
 
     @abstractmethod
+    def _power_cycle(self) -> None:
+        """Power the card off and on."""
+
     def power_cycle(self) -> None:
         """Power the card off and on (security status is lost, counters are not)."""
+        self._power_cycle()
+        self._trace_event(CardEvent.RESET)
+
+    def _trace_event(self, event: CardEvent) -> None:
+        """Tell the tracers the card was reset (``RESET``), or that the next exchange opens a new
+        session (``POWER_UP``, traced with that exchange)."""
+        if event is CardEvent.POWER_UP:
+            self._in_session = False
+            return
+        ev = Event(time.time(), event)
+        for tracer in self.tracers:
+            tracer.card_event(ev)
 
     def close(self) -> None:  # noqa: B027 - optional for transports that hold nothing
         """Release the reader."""
@@ -64,12 +80,18 @@ class Transport(ABC):
         """One raw exchange, traced. A transport error names the operation and the APDU."""
         self.apdu_count += 1
         if not self.tracers:
+            self._in_session = True
             return self._located(command)
+        if not self._in_session:
+            self._in_session = True
+            power_up = Event(time.time(), CardEvent.POWER_UP)
+            for tracer in self.tracers:
+                tracer.card_event(power_up)
         started, t0 = time.time(), time.perf_counter_ns()
         response = self._located(command)
         ex = make_exchange(command, response, started, time.perf_counter_ns() - t0)
         for tracer in self.tracers:
-            tracer(ex)
+            tracer.exchange(ex)
         return response
 
     def _located(self, command: bytes) -> bytes:

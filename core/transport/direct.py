@@ -23,5 +23,5 @@ class DirectTransport(Transport):
     def _exchange(self, command: bytes) -> bytes:
         return self.card.process(command)
 
-    def power_cycle(self) -> None:
+    def _power_cycle(self) -> None:
         self.card.reset()

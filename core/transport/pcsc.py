@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from cartesim.core.atr import CardKind, detect, protocols
 from cartesim.core.errors import CardMute, CardRemoved, NoCard, NoReader, NoService, TransportError
+from cartesim.core.trace import CardEvent
 from cartesim.core.transport import Transport
 
 try:
@@ -288,6 +289,7 @@ class PcscTransport(Transport):
         if hr != scard.SCARD_S_SUCCESS:
             raise self._error(hr, "reconnexion")
         self._protocol = proto
+        self._trace_event(CardEvent.RESET)
 
     # --- Transport --------------------------------------------------------------------------
     @property
@@ -319,7 +321,7 @@ class PcscTransport(Transport):
             raise CardMute("La carte n'a pas répondu")
         return bytes(response)
 
-    def power_cycle(self) -> None:
+    def _power_cycle(self) -> None:
         hr, proto = scard.SCardReconnect(self._handle(), self._share, self._mask, scard.SCARD_UNPOWER_CARD)
         if hr != scard.SCARD_S_SUCCESS:
             raise self._error(hr, "remise sous tension")
@@ -334,6 +336,7 @@ class PcscTransport(Transport):
             scard.SCardDisconnect(self._hcard, scard.SCARD_LEAVE_CARD)
             self._hcard = None
         self._connect(atr)
+        self._trace_event(CardEvent.POWER_UP)  # a card put back: a new session
         if self._depth:
             self._begin()
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from cartesim.harness.cli import ExitCode
-from cartesim.harness.tools.replay import SESSION_GAP, render, replay
+from cartesim.harness.tools.replay import render, replay
 
 
 @click.command("replay")
@@ -23,22 +23,14 @@ from cartesim.harness.tools.replay import SESSION_GAP, render, replay
     type=click.Path(dir_okay=False, path_type=Path),
     help="Start from this saved state (cartesim-state/1, e.g. from `card save-state`); never written.",
 )
-@click.option(
-    "--session-gap",
-    type=click.FloatRange(min=0),
-    default=SESSION_GAP,
-    show_default=True,
-    help="A pause longer than this (seconds) starts a new session: the card is reset, as between "
-    "two commands. 0: never.",
-)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the text report.")
-def replay_cmd(trace: Path, profile: str, state: Path | None, session_gap: float, as_json: bool) -> None:
+def replay_cmd(trace: Path, profile: str, state: Path | None, as_json: bool) -> None:
     """Replay TRACE (written by --trace) against a fresh card built from --profile.
 
     Prints every response that differs from the recorded one. Masked codes are rebuilt from the
     recorded outcome: the right code where the card said 90 00, a wrong one elsewhere.
     """
-    report = replay(trace, profile, state=state, session_gap=session_gap)
+    report = replay(trace, profile, state=state)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:

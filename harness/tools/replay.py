@@ -5,10 +5,9 @@ rebuilt from the recorded outcome, never from the codes themselves: the card OS 
 code from a wrong one, so the right code where the card said 9000 and a wrong one of the same
 length elsewhere make the card behave as it did. New codes are chosen here and tracked.
 
-Sessions: a trace appended by several commands holds several card sessions, each starting with a
-powered-up card (security status lost). A pause longer than ``session_gap`` between two exchanges
-is taken as such a boundary and the card is reset there (within a command, exchanges follow each
-other within a millisecond; two commands are a process start apart, ~300 ms).
+Sessions: a trace appended by several commands holds several card sessions. The trace says where
+each starts (a ``power_up`` record) and where the card was reset (``reset``): the card is reset
+there, as it was when the trace was recorded.
 """
 
 from __future__ import annotations
@@ -24,11 +23,11 @@ from cartesim.core import pins
 from cartesim.core.errors import InputError
 from cartesim.core.layout import PIN_REF_DEBLOCAGE, PIN_REF_PORTEUR
 from cartesim.core.sw import SW
+from cartesim.core.trace import CardEvent
 from cartesim.emulator import state as card_state
 from cartesim.emulator.cardos import CardOS
 from cartesim.emulator.cards import load_card
 
-SESSION_GAP = 0.1  # seconds
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2})+")
 _MASKED = re.compile(r"([0-9A-Fa-f]{10})((?:\*\*)+)")
 # Digits for the codes replay chooses: any valid code works, the card compares nothing else.
@@ -50,7 +49,15 @@ class Recorded:
         return "*" in self.command
 
 
-def _entry(raw: str, source: str, line: int) -> Recorded:
+@dataclass(frozen=True)
+class RecordedEvent:
+    """A power-up or a reset of the card, in a trace file."""
+
+    line: int
+    event: CardEvent
+
+
+def _entry(raw: str, source: str, line: int) -> Recorded | RecordedEvent:
     def bad(problem: str) -> InputError:
         return InputError(source, f"line {line}", problem)
 
@@ -60,6 +67,12 @@ def _entry(raw: str, source: str, line: int) -> Recorded:
         raise bad(f"not JSON ({e.msg})") from None
     if not isinstance(obj, dict):
         raise bad("not a JSON object")
+    if "event" in obj:
+        try:
+            return RecordedEvent(line, CardEvent(obj["event"]))
+        except ValueError:
+            events = ", ".join(e.value for e in CardEvent)
+            raise bad(f"'event': unknown (events: {events})") from None
     command, response = obj.get("command"), obj.get("response")
     if not isinstance(command, str) or not isinstance(response, str):
         raise bad("'command' and 'response' must be hex strings")
@@ -83,7 +96,7 @@ def _entry(raw: str, source: str, line: int) -> Recorded:
     return Recorded(line, command.upper(), response.upper(), None if when is None else float(when), took)
 
 
-def load_trace(path: Path) -> list[Recorded]:
+def load_trace(path: Path) -> list[Recorded | RecordedEvent]:
     """The exchanges of a trace file; InputError naming the file, the line and the problem."""
     source = str(path)
     try:
@@ -93,7 +106,7 @@ def load_trace(path: Path) -> list[Recorded]:
     except UnicodeDecodeError:
         raise InputError(source, "", "not UTF-8 text") from None
     entries = [_entry(raw, source, n) for n, raw in enumerate(text.splitlines(), 1) if raw.strip()]
-    if not entries:
+    if not any(isinstance(e, Recorded) for e in entries):
         raise InputError(source, "", "no exchange in this trace")
     return entries
 
@@ -165,7 +178,7 @@ class ReplayReport:
     trace: str
     profile: str
     exchanges: int = 0
-    sessions: int = 1
+    sessions: int = 0
     differences: list[Difference] = field(default_factory=list)
 
     @property
@@ -176,19 +189,15 @@ class ReplayReport:
         return {**asdict(self), "identical": self.identical}
 
 
-def _new_session(prev: Recorded | None, entry: Recorded, gap: float) -> bool:
-    if prev is None or gap <= 0 or prev.time is None or entry.time is None:
-        return False
-    return entry.time - (prev.time + prev.duration_us / 1e6) > gap
-
-
-def replay_on(card: CardOS, entries: list[Recorded], report: ReplayReport, session_gap: float) -> None:
+def replay_on(card: CardOS, entries: list[Recorded | RecordedEvent], report: ReplayReport) -> None:
     codes = Codes(card.pin.code if card.pin else None, card.unblock.code if card.unblock else None)
-    prev: Recorded | None = None
-    for index, entry in enumerate(entries, 1):
-        if _new_session(prev, entry, session_gap):
-            card.reset()  # a new command, a freshly powered card
-            report.sessions += 1
+    index = 0
+    for entry in entries:
+        if isinstance(entry, RecordedEvent):
+            card.reset()  # a new session, or a reset within one: security status lost
+            report.sessions += entry.event is CardEvent.POWER_UP
+            continue
+        index += 1
         command, new = rebuild(entry, codes)
         actual = card.process(command).hex().upper()
         if new is not None and actual.endswith("9000"):
@@ -196,12 +205,10 @@ def replay_on(card: CardOS, entries: list[Recorded], report: ReplayReport, sessi
         if actual != entry.response:
             report.differences.append(Difference(index, entry.line, entry.command, entry.response, actual))
         report.exchanges += 1
-        prev = entry
+    report.sessions = max(report.sessions, 1)  # a trace without power-up records: one session
 
 
-def replay(
-    trace: Path, profile: str | Path, *, state: Path | None = None, session_gap: float = SESSION_GAP
-) -> ReplayReport:
+def replay(trace: Path, profile: str | Path, *, state: Path | None = None) -> ReplayReport:
     """Replay ``trace`` against the card of ``profile`` (from ``state`` if given: read, never
     written)."""
     entries = load_trace(trace)
@@ -209,7 +216,7 @@ def replay(
     if state is not None and not card_state.load(card, state):
         raise InputError(str(state), "", "no such file")
     report = ReplayReport(str(trace), str(profile))
-    replay_on(card, entries, report, session_gap)
+    replay_on(card, entries, report)
     return report
 
 
