@@ -39,7 +39,7 @@ def protocols(atr: bytes) -> set[int]:
 
 
 def detect(atr: bytes) -> CardKind:
-    """Which card this is, from the public ATRs (design.md §3, §4)."""
+    """Which card this is, from the public ATRs (docs/card-layout.md)."""
     if atr == layout.ATR_CPS3:
         return CardKind.CPS
     # Vitale 2: 3B 75 13 00 00 xx 09 EA 90 00 with xx in 43/44/45/47.

@@ -1,6 +1,6 @@
 """Where things live on the emulated cards: ATRs, AIDs, file ids, PIN references and tags.
 
-Public facts (design.md §3, §4) and cartesim's own choices are marked; docs/card-layout.md
+Public facts and cartesim's own choices are marked; docs/card-layout.md
 explains them. The emulator builds its file systems from these names and the engine reads them,
 so the two can never disagree.
 """

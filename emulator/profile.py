@@ -27,6 +27,7 @@ from cartesim.core import codes, pins
 from cartesim.core.atr import CardKind
 from cartesim.core.errors import InputError
 from cartesim.emulator.safe_yaml import load_yaml
+from cartesim.emulator.validation import one_line, plain_message
 
 
 def _code(width: int, table: dict[str, str] | None = None) -> Any:
@@ -279,25 +280,10 @@ def json_schema() -> dict[str, Any]:
     return schema
 
 
-def _where(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part in ("cps", "vitale") and not out:
-            continue  # the discriminator's branch name is noise
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(top)"
-
-
-def _message(err: Any) -> str:
-    msg = str(err["msg"])
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
+def _explain(err: Any) -> str | None:
     if err["type"] == "string_type" and err.get("input") is not None and "code" in err["loc"]:
-        msg += " (write the code quoted, as a string of digits)"
-    return msg
+        return plain_message(err) + " (write the code quoted, as a string of digits)"
+    return None
 
 
 def validate(data: dict[str, Any], source: str) -> CpsProfile | VitaleProfile:
@@ -309,8 +295,8 @@ def validate(data: dict[str, Any], source: str) -> CpsProfile | VitaleProfile:
         if first["type"] in ("union_tag_not_found", "union_tag_invalid"):
             got = "missing" if first["type"] == "union_tag_not_found" else f"{data.get('type')!r}"
             raise InputError(source, "type", f"{got}; expected 'cps' or 'vitale'") from None
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise InputError(source, _where(first["loc"]), _message(first) + more) from None
+        kinds = [k.value for k in CardKind if k is not CardKind.UNKNOWN]
+        raise one_line(e, source, skip=kinds, explain=_explain) from None
 
 
 def load_profile(path: Path | str) -> CpsProfile | VitaleProfile:

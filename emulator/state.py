@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from cartesim.core import pins
 from cartesim.core.errors import InputError
 from cartesim.emulator.cardos import CardOS
+from cartesim.emulator.validation import one_line
 
 FORMAT = "cartesim-state/1"
 
@@ -56,9 +57,7 @@ def apply(card: CardOS, data: object, source: str) -> None:
     try:
         state = _StateFile.model_validate(data)
     except ValidationError as e:
-        err = e.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise InputError(source, where, err["msg"]) from None
+        raise one_line(e, source) from None
     if state.atr != card.atr.hex().upper():
         raise InputError(source, "atr", "this state file belongs to another kind of card")
     if (state.pin is None) != (card.pin is None) or (state.unblock is None) != (card.unblock is None):

@@ -200,7 +200,7 @@ class VpcdCard:
 
     def _recv(self, sock: socket.socket) -> bytes:
         if self.quickack:
-            # Linux turns QUICKACK off again by itself: set it before every read (design.md §5).
+            # Linux turns QUICKACK off again by itself: set it before every read (docs/architecture.md).
             sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)  # type: ignore[arg-type]
         chunk = sock.recv(_RECV_SIZE)
         if not chunk:

@@ -13,7 +13,8 @@ import pytest
 
 from cartesim.core.errors import InputError
 from cartesim.harness.cli import main as cartesim_cli
-from cartesim.harness.scenario.run import load_scenario, run_scenario
+from cartesim.harness.scenario.load import load_scenario
+from cartesim.harness.scenario.run import run_scenario
 from tests.helpers import MISMATCH, ROOT, SAMPLE_CODES, SCENARIOS, code_forms, run
 
 # The codes the tmp scenarios below use, plain and in hex: none may ever be printed.

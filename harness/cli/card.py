@@ -13,11 +13,10 @@ from typing import Any, TypeVar
 
 import click
 
-from cartesim.core import report
+from cartesim.core import pins, report
 from cartesim.core.cps import PinStatus
 from cartesim.harness.control.client import CardControl
 from cartesim.harness.control.local import SlotStatus
-from cartesim.harness.control.settings import COUNTERS, STATES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,7 +38,8 @@ def _pin_status(s: SlotStatus) -> PinStatus:
         pin_tries_left=c.pin_tries_left,
         pin_tries_max=c.pin_tries_max,
         pin_verified=c.pin_verified,
-        unblock_usable=bool(c.unblock_tries_left and c.unblock_uses_left),
+        unblock_usable=c.unblock_tries_left is not None
+        and not pins.unblock_exhausted(c.unblock_tries_left, c.unblock_uses_left),
         unblock_tries_left=c.unblock_tries_left,
         unblock_tries_max=c.unblock_tries_max,
         unblock_uses_left=c.unblock_uses_left,
@@ -158,6 +158,3 @@ def save_state_cmd(slot: int, file: Path, control: Path | None) -> None:
     """
     written = CardControl(control).save_state(slot, file)
     click.echo(f"État de l'emplacement {slot} enregistré dans {written}")
-
-
-__all__ = ["COUNTERS", "STATES", "card"]

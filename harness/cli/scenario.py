@@ -13,7 +13,8 @@ from pathlib import Path
 import click
 
 from cartesim.harness.cli import ExitCode
-from cartesim.harness.scenario.run import TRANSPORTS, load_scenario, run_scenario
+from cartesim.harness.scenario.load import load_scenario
+from cartesim.harness.scenario.run import TRANSPORTS, run_scenario
 
 
 @click.group("scenario")

@@ -375,6 +375,3 @@ def run_scenario(
                 return result
     tell(f"ok: {len(result.steps)} step(s) as expected")
     return result
-
-
-__all__ = ["ScenarioResult", "StepResult", "load_scenario", "run_scenario"]

@@ -23,8 +23,8 @@ from pydantic import (
 )
 
 from cartesim.core import pins
-from cartesim.core.errors import InputError
 from cartesim.emulator.profile import Fault
+from cartesim.emulator.validation import one_line, plain_message
 
 SLOTS = 2  # vpcd's two readers; in-process the same numbers name the cards
 MAX_WAIT = 5.0  # seconds: a scenario waits for pcscd to notice something, not for minutes
@@ -227,13 +227,6 @@ class ScenarioFile(_Model):
 
 
 # --- errors as one line --------------------------------------------------------------------
-def where(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top)"
-
-
 def _model_in(annotation: Any) -> type[BaseModel] | None:
     """The model inside a field's type (``list[Step]``, ``Verify | None``), if any."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -255,8 +248,8 @@ def _keys_at(loc: tuple[int | str, ...]) -> list[str] | None:
     return list(model.model_fields) if model is not None else None
 
 
-def _message(err: Any) -> str:
-    kind, msg = err["type"], str(err["msg"])
+def _explain(err: Any) -> str | None:
+    kind, msg = err["type"], plain_message(err)
     if kind == "extra_forbidden":
         allowed = _keys_at(err["loc"])
         if allowed == []:
@@ -271,14 +264,14 @@ def _message(err: Any) -> str:
         if len(err["loc"]) == 2 and err["loc"][0] == "steps":
             return f"must be an action name or a mapping with one action key ({', '.join(ACTIONS)})"
         return "must be a mapping (key: value)"
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
     if kind == "string_type" and err["loc"][-1] in ("code", "new_pin", "confirmation", "pin"):
-        msg += ' (write codes quoted, e.g. "0000")'
+        return msg + ' (write codes quoted, e.g. "0000")'
     if kind == "string_pattern_mismatch" and err["loc"][-1] in ("code", "new_pin", "confirmation", "pin"):
-        last = err["loc"][-1]
-        msg = "must be 8 digits" if last == "code" and "unblock" in err["loc"] else "must be 4 to 8 digits"
-    return msg
+        unblock = err["loc"][-1] == "code" and "unblock" in err["loc"]
+        if unblock:
+            return f"must be {pins.UNBLOCK_DIGITS} digits"
+        return f"must be {pins.PIN_MIN_DIGITS} to {pins.PIN_MAX_DIGITS} digits"
+    return None
 
 
 def parse(data: dict[str, Any], source: str) -> ScenarioFile:
@@ -286,7 +279,4 @@ def parse(data: dict[str, Any], source: str) -> ScenarioFile:
     try:
         return ScenarioFile.model_validate(data)
     except ValidationError as e:
-        errors = e.errors()
-        first = errors[0]
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise InputError(source, where(first["loc"]), _message(first) + more) from None
+        raise one_line(e, source, explain=_explain) from None

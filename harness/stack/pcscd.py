@@ -233,6 +233,3 @@ class Pcscd:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-__all__ = ["VPCD_READERS", "Pcscd", "PcscdUnavailable", "pcscd_available", "vpcd_reader"]

@@ -20,21 +20,46 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cartesim.core import layout
+from cartesim.core import sw as swmod
+from cartesim.core.apdu import INS_RESET_RETRY_COUNTER, INS_VERIFY, CommandApdu
 from cartesim.core.errors import TransportError
-from cartesim.harness.tools import CARTESIM_ARGV
+from cartesim.core.sw import SW
+from cartesim.emulator.catalog import resolve_profile
+from cartesim.emulator.profile import CpsProfile, load_profile
+from cartesim.harness.tools import CARTESIM_ARGV, SAMPLE_CPS
 
-SAMPLE = "cps-roulette"
-PIN_MAX, UNBLOCK_MAX, USES_MAX, UNBLOCK_CODE = 3, 10, 10, "12345678"
+
+@dataclass(frozen=True)
+class Issued:
+    """The card as its profile issues it: the sample CPS."""
+
+    code: str
+    unblock_code: str
+    pin_max: int
+    unblock_max: int
+    uses_max: int
+
+    @classmethod
+    def sample(cls) -> Issued:
+        profile = load_profile(resolve_profile(SAMPLE_CPS))
+        assert isinstance(profile, CpsProfile)
+        p, u = profile.pin, profile.unblock
+        return cls(p.code, u.code, p.tries_max, u.tries_max, u.uses_max)
 
 
 @dataclass
 class Known:
     """What the client has learnt from the card's answers."""
 
-    code: str = "1234"
-    pin_left: int = PIN_MAX
-    unblock_left: int = UNBLOCK_MAX
-    uses_left: int = USES_MAX
+    code: str
+    pin_left: int
+    unblock_left: int
+    uses_left: int
+
+    @classmethod
+    def fresh(cls, issued: Issued) -> Known:
+        return cls(issued.code, issued.pin_max, issued.unblock_max, issued.uses_max)
 
 
 @dataclass
@@ -47,11 +72,10 @@ class CrashReport:
 
 
 def _apdu(ins: int, data: str) -> bytes:
-    raw = data.encode()
-    return bytes((0x00, ins, 0x00, 0x01, len(raw))) + raw
+    return CommandApdu(0x00, ins, 0x00, layout.PIN_REF_PORTEUR, data.encode()).to_bytes()
 
 
-def check(state: dict, known: Known, in_flight: tuple[str, str] | None) -> list[str]:
+def check(state: dict, known: Known, in_flight: tuple[str, str] | None, issued: Issued) -> list[str]:
     """Violations of the crash-safety rule, given what the client knew and what was in flight."""
     pin, unblock = state["pin"], state["unblock"]
     got = (pin["code"], pin["tries_left"], unblock["tries_left"], unblock["uses_left"])
@@ -63,14 +87,14 @@ def check(state: dict, known: Known, in_flight: tuple[str, str] | None) -> list[
     elif kind == "right_pin" and k.pin_left > 0:
         allowed |= {
             (k.code, k.pin_left - 1, k.unblock_left, k.uses_left),
-            (k.code, PIN_MAX, k.unblock_left, k.uses_left),
+            (k.code, issued.pin_max, k.unblock_left, k.uses_left),
         }
     elif kind == "wrong_unblock" and k.unblock_left > 0 and k.uses_left > 0:
         allowed.add((k.code, k.pin_left, k.unblock_left - 1, k.uses_left))
     elif kind == "right_unblock" and k.unblock_left > 0 and k.uses_left > 0:
         assert in_flight is not None
         allowed.add((k.code, k.pin_left, k.unblock_left - 1, k.uses_left))  # the try, written first
-        allowed.add((in_flight[1], PIN_MAX, UNBLOCK_MAX, k.uses_left - 1))  # all of it at once
+        allowed.add((in_flight[1], issued.pin_max, issued.unblock_max, k.uses_left - 1))  # all at once
     if got not in allowed:
         return [
             f"state {got[1:]} (code {'changed' if got[0] != k.code else 'kept'}) after {kind or 'no command'} in flight; allowed {[a[1:] for a in allowed]}"
@@ -78,26 +102,26 @@ def check(state: dict, known: Known, in_flight: tuple[str, str] | None) -> list[
     return []
 
 
-def _learn(known: Known, action: tuple[str, str], sw: int) -> None:
+def _learn(known: Known, action: tuple[str, str], sw: int, issued: Issued) -> None:
     kind, new = action
-    left = sw & 0x0F if sw & 0xFFF0 == 0x63C0 else None
+    left = swmod.tries_left(sw)
     if kind in ("wrong_pin", "right_pin"):
-        if sw == 0x9000:
-            known.pin_left = PIN_MAX
+        if sw == SW.OK:
+            known.pin_left = issued.pin_max
         elif left is not None:
             known.pin_left = left
-        elif sw == 0x6983:
+        elif sw == SW.AUTH_BLOCKED:
             known.pin_left = 0
-    elif sw == 0x9000:  # right unblock
+    elif sw == SW.OK:  # right unblock
         known.code, known.pin_left, known.unblock_left, known.uses_left = (
             new,
-            PIN_MAX,
-            UNBLOCK_MAX,
+            issued.pin_max,
+            issued.unblock_max,
             known.uses_left - 1,
         )
     elif left is not None:
         known.unblock_left = left
-    elif sw == 0x6983 and kind == "wrong_unblock" and known.unblock_left <= 1:
+    elif sw == SW.AUTH_BLOCKED and kind == "wrong_unblock" and known.unblock_left <= 1:
         known.unblock_left = 0
 
 
@@ -114,16 +138,17 @@ def run(kills: int, seed: int = 0, say: Callable[[str], None] = lambda _: None) 
     from cartesim.harness.stack.pcscd import Pcscd, vpcd_reader
 
     rng = random.Random(seed)  # noqa: S311 - reproducible kill times, not cryptography
+    issued = Issued.sample()
     reader = vpcd_reader(0)
     report = CrashReport()
     start = time.perf_counter()
     with Pcscd(), tempfile.TemporaryDirectory() as folder:
-        state_path = Path(folder) / f"slot0-{SAMPLE}.json"
-        known = Known()
+        state_path = Path(folder) / f"slot0-{SAMPLE_CPS}.json"
+        known = Known.fresh(issued)
         in_flight: tuple[str, str] | None = None
         for n in range(kills + 1):
             proc = subprocess.Popen(
-                [*CARTESIM_ARGV, "emulate", SAMPLE, "--state", folder],
+                [*CARTESIM_ARGV, "emulate", SAMPLE_CPS, "--state", folder],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
@@ -137,7 +162,7 @@ def run(kills: int, seed: int = 0, say: Callable[[str], None] = lambda _: None) 
                     except ValueError as e:
                         report.violations.append(f"kill {n}: state file does not load ({e})")
                         break
-                    report.violations += [f"kill {n}: {v}" for v in check(state, known, in_flight)]
+                    report.violations += [f"kill {n}: {v}" for v in check(state, known, in_flight, issued)]
                     known = Known(
                         state["pin"]["code"],
                         state["pin"]["tries_left"],
@@ -152,10 +177,10 @@ def run(kills: int, seed: int = 0, say: Callable[[str], None] = lambda _: None) 
                     proc.send_signal(signal.SIGTERM)
                     proc.wait(10)
                     state_path.unlink(missing_ok=True)
-                    known = Known()
+                    known = Known.fresh(issued)
                     wait_reader(reader, present=False, timeout=5.0)
                     proc = subprocess.Popen(
-                        [*CARTESIM_ARGV, "emulate", SAMPLE, "--state", folder],
+                        [*CARTESIM_ARGV, "emulate", SAMPLE_CPS, "--state", folder],
                         stdout=subprocess.DEVNULL,
                         stderr=subprocess.DEVNULL,
                     )
@@ -169,17 +194,18 @@ def run(kills: int, seed: int = 0, say: Callable[[str], None] = lambda _: None) 
                         kind, new = action
                         if kind == "wrong_pin":
                             wrong = "0000" if known.code != "0000" else "1111"
-                            command = _apdu(0x20, wrong)
+                            command = _apdu(INS_VERIFY, wrong)
                         elif kind == "right_pin":
-                            command = _apdu(0x20, known.code)
+                            command = _apdu(INS_VERIFY, known.code)
                         elif kind == "wrong_unblock":
-                            command = _apdu(0x2C, "00000000" + new.rjust(4, "0"))
+                            wrong = "0" * len(issued.unblock_code)
+                            command = _apdu(INS_RESET_RETRY_COUNTER, wrong + new.rjust(4, "0"))
                         else:
-                            command = _apdu(0x2C, UNBLOCK_CODE + new)
+                            command = _apdu(INS_RESET_RETRY_COUNTER, issued.unblock_code + new)
                         in_flight = action
                         response = t.transmit(command)
                         report.apdus += 1
-                        _learn(known, action, int.from_bytes(response[-2:], "big"))
+                        _learn(known, action, int.from_bytes(response[-2:], "big"), issued)
                         in_flight = None
                 except TransportError:
                     pass  # killed: the card is gone mid-storm

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cartesim.core import apdu as A
+from cartesim.core import layout
 from cartesim.core.sw import SW, SW1_MORE_DATA, SW1_WRONG_LE, SW_COUNTER_BASE
 from cartesim.emulator.cardos import CardOS
 from cartesim.emulator.cards import build_card
@@ -30,15 +30,22 @@ _INS = [
     A.INS_GET_RESPONSE,
     A.INS_GET_DATA,
 ]
+
+
+def _fid(*fids: int) -> bytes:
+    return b"".join(f.to_bytes(2, "big") for f in fids)
+
+
+# Data a card acts on: its file ids, paths and AIDs, codes right and wrong.
 _INTERESTING_DATA = [
-    b"\x3f\x00",
-    b"\x00\x01",
-    b"\xd0\x01",
-    b"\xd1\x20",
-    b"\x2f\x00",
-    b"\x3f\x00\x00\x01\xd0\x01",
-    bytes.fromhex("E828BD080F8025000001FF0010"),
-    bytes.fromhex("D250000002564954414C45"),
+    _fid(layout.FID_MF),
+    _fid(layout.FID_CPS_DF),
+    _fid(layout.FID_HOLDER),
+    _fid(layout.FID_SITUATION_FIRST),
+    _fid(layout.FID_DIR),
+    _fid(layout.FID_MF, layout.FID_CPS_DF, layout.FID_HOLDER),
+    layout.AID_CPS3_IAS,
+    layout.AID_VITALE,
     b"1234",
     b"0000",
     b"12345678" + b"4321",
@@ -100,7 +107,7 @@ def _check(card: CardOS, raw: bytes) -> str | None:
     return None
 
 
-def run(cases: int, seed: int = 0, progress: Callable[[str], None] | None = None) -> FuzzReport:
+def run(cases: int, seed: int = 0) -> FuzzReport:
     rng = random.Random(seed)  # noqa: S311 - reproducible test input, not cryptography
     profiles: dict[str, CpsProfile | VitaleProfile] = {}
     for name in MODELS:
@@ -120,7 +127,5 @@ def run(cases: int, seed: int = 0, progress: Callable[[str], None] | None = None
                 report.failures.append(f"{name}: {failure}")
         report.per_model[name] = n
         report.cases += n
-        if progress:
-            progress(f"{name}: {n} cases")
     report.seconds = time.perf_counter() - start
     return report
