@@ -11,11 +11,14 @@ One thread per card, blocking on recv: the fastest answer, and a card never wait
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import socket
 import struct
 import threading
 from contextlib import suppress
+from pathlib import Path
 
 from cartesim.core.apdu import ApduCard, redact_hex
 from cartesim.core.errors import CardMute, CardRemoved, LinkDropped
@@ -25,6 +28,9 @@ log = logging.getLogger(__name__)
 
 VPCD_HOST = "localhost"
 VPCD_PORT = 35963  # slot N listens on VPCD_PORT + N
+# Set by a private PC/SC stack (cartesim.harness.stack.private): vpcd is in a network namespace of
+# its own, and this Unix socket hands out connections to its ports.
+ENV_VPCD_SOCKET = "CARTESIM_VPCD_SOCKET"
 
 CTRL_POWER_OFF = 0x00
 CTRL_POWER_ON = 0x01
@@ -42,6 +48,31 @@ _LENGTH = struct.Struct(">H")
 _RECV_SIZE = 4096  # short APDUs fit; a longer message just takes several reads
 # Linux only: delayed ACKs on the card side meet Nagle on vpcd's side (48 ms per APDU).
 _QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
+
+
+def ask_vpcd_socket(path: Path, request: bytes) -> tuple[bytes, list[int]]:
+    """One request to a private stack's vpcd socket: its answer line, and the descriptors sent."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(CONNECT_TIMEOUT)
+        conn.connect(str(path))
+        conn.sendall(request + b"\n")
+        answer, fds, _flags, _addr = socket.recv_fds(conn, 64, 1)
+    if not answer.startswith(b"ok"):
+        for fd in fds:
+            os.close(fd)
+        code = int(answer.split()[1]) if answer.startswith(b"error ") and answer.split()[1].isdigit() else 0
+        raise OSError(code or errno.EIO, os.strerror(code or errno.EIO))
+    return answer, fds
+
+
+def connect_through(path: Path, port: int) -> socket.socket:
+    """A TCP connection to vpcd's ``port`` in a private stack's network namespace."""
+    _answer, fds = ask_vpcd_socket(path, b"connect %d" % port)
+    if len(fds) != 1:
+        for fd in fds:
+            os.close(fd)
+        raise OSError(errno.EPROTO, "no connection from the private stack")
+    return socket.socket(fileno=fds[0])
 
 
 class _Closed(Exception):
@@ -188,8 +219,12 @@ class VpcdCard:
                 log.info("vpcd went away, reconnecting")
 
     def _connect(self) -> socket.socket | None:
+        private = os.environ.get(ENV_VPCD_SOCKET)
         try:
-            sock = socket.create_connection((self.host, self.port), timeout=CONNECT_TIMEOUT)
+            if private and self.host == VPCD_HOST:  # "localhost": where pcscd's vpcd is
+                sock = connect_through(Path(private), self.port)
+            else:
+                sock = socket.create_connection((self.host, self.port), timeout=CONNECT_TIMEOUT)
         except OSError as e:
             log.debug("vpcd %s not there: %s", self.address, e)
             return None

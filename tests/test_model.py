@@ -162,7 +162,7 @@ def test_cps_against_model(cartesim: CardFactory) -> None:
         chosen = settings(max_examples=250, stateful_step_count=50, deadline=None)
     elif cartesim.mode == "pcsc":
         # each removal costs pcscd's ~400 ms poll: fewer, shorter runs through the real stack
-        chosen = settings(max_examples=8, stateful_step_count=25, deadline=None)
+        chosen = settings(max_examples=5, stateful_step_count=25, deadline=None)
     else:
         chosen = settings(max_examples=40, stateful_step_count=50, deadline=None)
     run_state_machine_as_test(CpsMachine, settings=chosen)

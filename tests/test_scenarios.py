@@ -274,16 +274,26 @@ def test_cli_bad_scenario_exit_2_one_line(tmp_path: Path) -> None:
 def test_cli_without_pcscd_exit_3(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from cartesim.harness.cli.scenario import scenario
-    from cartesim.harness.stack import pcscd
+    from cartesim.emulator.vpcd import ENV_VPCD_SOCKET
+    from cartesim.harness.stack import pcscd, private
 
-    def unavailable(self: pcscd.Pcscd) -> pcscd.Pcscd:
+    def no_namespaces(self: private.PrivateStack) -> private.PrivateStack:
+        raise private.StackUnavailable("no private PC/SC stack here (unshare: Operation not permitted)")
+
+    def no_pcscd(self: pcscd.Pcscd) -> pcscd.Pcscd:
         raise pcscd.PcscdUnavailable("pcscd is not installed (apt-get install pcscd)")
 
-    monkeypatch.setattr(pcscd.Pcscd, "start", unavailable)
-    monkeypatch.setitem(cartesim_cli.cli.commands, "scenario", scenario)
+    for variable in (private.ENV_PCSC_SOCKET, ENV_VPCD_SOCKET):
+        monkeypatch.delenv(variable, raising=False)  # not inside this session's own stack
+    monkeypatch.setattr(private.PrivateStack, "start", no_namespaces)
+    monkeypatch.setattr(pcscd.Pcscd, "start", no_pcscd)
     assert cartesim_cli.main(["scenario", "run", "--transport", "pcsc", str(SCENARIOS[0])]) == 3
-    assert capsys.readouterr().err == "cartesim: pcscd is not installed (apt-get install pcscd)\n"
+    err = capsys.readouterr().err
+    assert err.endswith(
+        "cartesim: no private PC/SC stack here (unshare: Operation not permitted); "
+        "and the machine's: pcscd is not installed (apt-get install pcscd)\n"
+    )
+    assert "Traceback" not in err
 
 
 # --- the pytest plugin -----------------------------------------------------------------------

@@ -10,7 +10,9 @@ import click
 
 from cartesim.core.atr import detect
 from cartesim.core.errors import InputError
+from cartesim.emulator.vpcd import VPCD_PORT
 from cartesim.harness.cli.options import json_option
+from cartesim.harness.stack.pcscd import VPCD_SLOTS
 
 
 @click.command("readers")
@@ -74,10 +76,10 @@ def _vpcd_address(value: str) -> tuple[str, int]:
     "$XDG_RUNTIME_DIR/cartesim/control.sock, else /tmp/cartesim-UID/control.sock).",
 )
 @click.option(
-    "--netns",
-    metavar="NAME",
-    help="Loopback-only: run the cards, and pcscd if none runs there, in network namespace NAME "
-    "(created if needed; root). vpcd then listens where no network reaches.",
+    "--private",
+    is_flag=True,
+    help="Run a private pcscd and its vpcd readers (no root; any number of cards), reached by "
+    "PC/SC programs given the PCSCLITE_CSOCK_NAME it prints. Its ports exist on no network.",
 )
 def emulate_cmd(
     profiles: tuple[str, ...],
@@ -85,12 +87,13 @@ def emulate_cmd(
     vpcd: str,
     state_files: tuple[str, ...],
     control: Path | None,
-    netns: str | None,
+    private: bool,
 ) -> None:
     """Put emulated cards in the vpcd readers, one per slot in order, until SIGINT/SIGTERM.
 
     `cartesim emulate cps-roulette vitale-famille` puts the CPS in "Virtual PCD 00 00" and the
-    Vitale in "Virtual PCD 00 01", like the two-slot readers used with SESAM-Vitale.
+    Vitale in "Virtual PCD 00 01", like the two-slot readers used with SESAM-Vitale. The
+    machine's vpcd has two readers; `--private` gives as many as there are cards.
     """
     from cartesim.harness.control.socket import control_socket
 
@@ -100,17 +103,19 @@ def emulate_cmd(
         raise InputError("--vpcd", "", str(e.message)) from None
     socket_path, optional = control_socket(control)
     with ExitStack() as stack:
-        if netns is not None:
-            from cartesim.harness.stack import netns as namespaces
-            from cartesim.harness.stack.pcscd import Pcscd
+        if private:
+            from cartesim.harness.stack.private import ENV_PCSC_SOCKET, PrivateStack
 
-            namespaces.ensure(netns)
-            namespaces.enter(netns)  # before any thread: the card threads and pcscd follow
-            daemon = Pcscd(netns=netns).start()
-            stack.callback(daemon.stop)
-            click.echo(
-                f"réseau isolé : espace de noms {netns} (pcscd {'lancé' if daemon.owned else 'déjà là'})",
-                err=True,
+            if (host, port) != ("localhost", VPCD_PORT):
+                raise InputError(
+                    "--vpcd", "", "a private stack has its own vpcd: --vpcd goes without --private"
+                )
+            own = stack.enter_context(PrivateStack(max(2, len(profiles))))
+            click.echo(f"pcscd privé : {ENV_PCSC_SOCKET}={own.pcsc_socket}", err=True)
+            click.echo(f"export {ENV_PCSC_SOCKET}={own.pcsc_socket}")  # for a shell to eval
+        elif len(profiles) > VPCD_SLOTS:
+            raise InputError(
+                "emulate", "", f"the machine's vpcd has {VPCD_SLOTS} readers: more cards need --private"
             )
         _emulate(profiles, state_dir, host, port, state_files, socket_path, optional)
 

@@ -1,9 +1,11 @@
 """The cartesim pytest plugin (entry point ``pytest11``): emulated cards as fixtures.
 
 The same test runs in-process (``--cartesim-transport=direct``, the default) or through a real
-pcscd + vpcd (``--cartesim-transport=pcsc``). In pcsc mode one emulated card per vpcd slot lives
-for the whole session; each test gets a fresh card by swapping the emulator behind the slot, not
-by re-inserting it (pcscd notices an insertion only every ~400 ms).
+pcscd + vpcd (``--cartesim-transport=pcsc``). In pcsc mode the session (each pytest-xdist worker)
+runs its own private pcscd and vpcd readers, no root needed (``--cartesim-pcscd=private``), or
+uses the machine's (``--cartesim-pcscd=system``). One emulated card per vpcd slot lives for the
+whole session; a test gets a fresh card of the same kind by swapping the emulator behind the slot,
+not by re-inserting it (pcscd notices an insertion only every ~400 ms).
 
 Fixtures:
 - ``cartesim``: a factory, ``cartesim.insert(profile, state=None, slot=None) -> InsertedCard``;
@@ -22,15 +24,19 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from cartesim.core.apdu import ApduCard
+from cartesim.core.errors import NoService
 from cartesim.core.trace import ListTracer
 from cartesim.core.transport import Transport
 from cartesim.emulator.cardos import CardOS
 from cartesim.emulator.cards import load_card
 from cartesim.harness.control import settings as card_settings
+from cartesim.harness.control.socket import ENV_CONTROL
+from cartesim.harness.stack.private import PrivateStack
 from cartesim.harness.stack.slots import CardSlot, InProcessSlot, VpcdSlot
 
 if TYPE_CHECKING:  # pyscard and pcscd are needed only with --cartesim-transport=pcsc
-    from cartesim.harness.stack.pcscd import Pcscd
+    from cartesim.harness.stack.stacks import Stack
 
 TRANSPORTS = ("direct", "pcsc")
 CPS_SLOT, VITALE_SLOT = 0, 1
@@ -44,10 +50,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("CARTESIM_TRANSPORT", "direct"),
         help="direct: the emulator in-process; pcsc: through pcscd + vpcd (default: direct)",
     )
+    group.addoption(
+        "--cartesim-pcscd",
+        choices=("private", "system"),
+        default=os.environ.get("CARTESIM_PCSCD", "private"),
+        help="with pcsc: private: a pcscd and vpcd readers of this session's own, no root needed "
+        "(default); system: the machine's pcscd (running, or started as root)",
+    )
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"cartesim transport: {config.getoption('--cartesim-transport')}"
+    mode = config.getoption("--cartesim-transport")
+    return f"cartesim transport: {mode}" + (
+        f" ({config.getoption('--cartesim-pcscd')} pcscd)" if mode == "pcsc" else ""
+    )
 
 
 def unavailable(reason: str) -> None:
@@ -103,27 +119,47 @@ class CardSession:
     """Session-wide: the transport mode, and in pcsc mode pcscd and one vpcd slot per number,
     kept from test to test (a card of the same kind is swapped in place: no wait for pcscd)."""
 
-    def __init__(self, mode: str) -> None:
+    def __init__(self, mode: str, pcscd: str = "private") -> None:
         self.mode = mode
-        self.pcscd: Pcscd | None = None
+        self.pcscd_mode = pcscd
+        self.stack: Stack | None = None
         self.slots: dict[int, VpcdSlot] = {}
+        self._saved_control: str | None = None
+        self._refused: str | None = None
+
+    def start_stack(self) -> None:
+        """Start this session's PC/SC stack, or remember in one line why it cannot be had.
+
+        Called as the session starts, before any test: pcsc-lite's client library reads the
+        socket to use (``PCSCLITE_CSOCK_NAME``) once per process, at its first call."""
+        from cartesim.harness.stack.pcscd import pcscd_available
+        from cartesim.harness.stack.stacks import new_stack
+
+        if self.pcscd_mode == "system":
+            ok, why = pcscd_available()
+            if not ok:
+                self._refused = why
+                return
+        stack = new_stack(self.pcscd_mode)
+        try:
+            stack.start()
+        except NoService as e:  # a stack that cannot be had here: the reason, in one line
+            hint = " (or --cartesim-pcscd=system)" if self.pcscd_mode == "private" else ""
+            self._refused = f"{e}{hint}"
+            return
+        self.stack = stack
+        if isinstance(stack, PrivateStack) and stack.folder is not None:
+            # `cartesim emulate` and `card` run by this session's tests: their own control socket,
+            # so that sessions side by side (xdist workers) never drive each other's cards.
+            self._saved_control = os.environ.get(ENV_CONTROL)
+            os.environ[ENV_CONTROL] = str(stack.folder / "control" / "control.sock")
 
     def ensure_pcscd(self) -> None:
-        if self.pcscd is not None:
-            return
-        from cartesim.harness.stack.pcscd import Pcscd, PcscdUnavailable, pcscd_available
+        """The stack is there; else the test skips (fails under CI=true), saying why."""
+        if self.stack is None:
+            unavailable(self._refused or "no PC/SC stack in this session (--cartesim-transport=direct)")
 
-        ok, why = pcscd_available()
-        if not ok:
-            unavailable(why)
-        daemon = Pcscd()
-        try:
-            daemon.start()
-        except PcscdUnavailable as e:
-            unavailable(str(e))
-        self.pcscd = daemon
-
-    def insert(self, card: CardOS, number: int) -> CardSlot:
+    def insert(self, card: ApduCard, number: int) -> CardSlot:
         """``card`` in slot ``number``, seen by the reader."""
         if self.mode == "direct":
             return InProcessSlot(number, card)
@@ -144,8 +180,12 @@ class CardSession:
 
     def close(self) -> None:
         self.release()
-        if self.pcscd is not None:
-            self.pcscd.stop()
+        if self.stack is not None:
+            self.stack.stop()
+            if self._saved_control is None:
+                os.environ.pop(ENV_CONTROL, None)
+            else:
+                os.environ[ENV_CONTROL] = self._saved_control
 
 
 class CardFactory:
@@ -176,11 +216,32 @@ class CardFactory:
             c.transport.close()
 
 
+_SESSION = pytest.StashKey[CardSession]()
+
+
+def _runs_tests(config: pytest.Config) -> bool:
+    """Not the pytest-xdist controller, which hands tests to its workers and runs none."""
+    return hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    mode = config.getoption("--cartesim-transport")
+    card_session = CardSession(mode, config.getoption("--cartesim-pcscd"))
+    config.stash[_SESSION] = card_session
+    if mode == "pcsc" and _runs_tests(config):
+        card_session.start_stack()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    card_session = session.config.stash.get(_SESSION, None)
+    if card_session is not None:
+        card_session.close()
+
+
 @pytest.fixture(scope="session")
-def _cartesim_session(request: pytest.FixtureRequest) -> Iterator[CardSession]:
-    session = CardSession(request.config.getoption("--cartesim-transport"))
-    yield session
-    session.close()
+def _cartesim_session(request: pytest.FixtureRequest) -> CardSession:
+    return request.config.stash[_SESSION]
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ collected when pytest walks them or is given them, and added to the run when pyt
 ``testpaths`` (a plain ``pytest`` or ``tox``), even if they live outside those paths.
 
 Each scenario runs on the transport of ``--cartesim-transport`` (harness.pytest_plugin's option).
-In pcsc mode the item requests the ``pcscd_free_slots`` fixture: pcscd is there (or the test
-skips, fails under CI=true) and the session's own cards are out of the vpcd slots. A failure
+In pcsc mode the scenario's cards go in the session's vpcd slots (harness.pytest_plugin.fixtures):
+a card of the kind already there is swapped in place, with no wait for pcscd. A failure
 shows the runner's report: every step so far, expected against actual, the APDUs of the step.
 """
 
@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from cartesim.core.errors import InputError, TransportError
+from cartesim.harness.scenario.readers import PlaceCard
 from cartesim.harness.scenario.run import run_scenario
 
 INI = "cartesim_scenarios"
@@ -84,8 +85,10 @@ def _test_function(path: Path, mode: str) -> Callable[..., None]:
     """The item's body; its parameters are the fixtures it needs (pytest reads them)."""
     if mode == "pcsc":
 
-        def in_pcscd(pcscd_free_slots: Any) -> None:  # the slots free for the scenario's cards
-            _run(path, mode)
+        def in_pcscd(_cartesim_session: Any) -> None:
+            # The session's vpcd slots, cards of the same kind swapped in place: no wait for pcscd.
+            _cartesim_session.ensure_pcscd()
+            _run(path, mode, lambda number, card: _cartesim_session.insert(card, number))
 
         return in_pcscd
 
@@ -95,9 +98,9 @@ def _test_function(path: Path, mode: str) -> Callable[..., None]:
     return in_process
 
 
-def _run(path: Path, mode: str) -> None:
+def _run(path: Path, mode: str, place: PlaceCard | None = None) -> None:
     lines: list[str] = []
-    result = run_scenario(path, mode, say=lines.append)
+    result = run_scenario(path, mode, say=lines.append, place=place)
     if not result.passed:
         raise ScenarioFailed("\n".join(lines))
 

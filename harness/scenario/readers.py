@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 
-from cartesim.core.apdu import redact_hex
-from cartesim.core.errors import NoService
+from cartesim.core.apdu import ApduCard, redact_hex
 from cartesim.core.trace import Tracer
 from cartesim.core.transport import Transport
 from cartesim.emulator.cardos import CardOS
@@ -86,23 +85,32 @@ class ScenarioCard:
         self.transport.close()
 
 
-@contextmanager
-def readers(cards: dict[int, CardOS], mode: str, tracers: list[Tracer]) -> Iterator[dict[int, ScenarioCard]]:
-    """Put ``cards`` (by slot) in readers; ``tracers`` see every exchange of every card."""
-    with ExitStack() as stack:
-        if mode == "pcsc":
-            from cartesim.harness.stack.pcscd import Pcscd, PcscdUnavailable
+# Where a card goes: a slot of the caller's (the pytest plugin's session slots, kept from test to
+# test), given the slot number and the card.
+PlaceCard = Callable[[int, ApduCard], CardSlot]
 
-            try:
-                # The running pcscd if any; else ours, stopped at the end.
-                stack.enter_context(Pcscd())
-            except PcscdUnavailable as e:
-                raise NoService(str(e)) from None
+
+@contextmanager
+def readers(
+    cards: dict[int, CardOS], mode: str, tracers: list[Tracer], place: PlaceCard | None = None
+) -> Iterator[dict[int, ScenarioCard]]:
+    """Put ``cards`` (by slot) in readers; ``tracers`` see every exchange of every card.
+
+    Without ``place``, the slots are the scenario's own (in pcsc mode in the stack this process
+    runs in, or a private one), closed at the end."""
+    with ExitStack() as stack:
+        if mode == "pcsc" and place is None:
+            from cartesim.harness.stack.stacks import tool_stack
+
+            stack.enter_context(tool_stack())
         out: dict[int, ScenarioCard] = {}
         for number, card in sorted(cards.items()):
             interposer = Interposer(card)
-            slot = new_slot(mode, number, interposer)
-            stack.callback(slot.close)
+            if place is None:
+                slot = new_slot(mode, number, interposer)
+                stack.callback(slot.close)
+            else:
+                slot = place(number, interposer)
             out[number] = ScenarioCard(slot, interposer, tracers)
             stack.callback(out[number].close)
         yield out

@@ -37,7 +37,7 @@ from cartesim.core.trace import Exchange, JsonlTracer, ListTracer, Tracer
 from cartesim.core.vitale import VitaleCard
 from cartesim.harness.scenario import fields as scenario_fields
 from cartesim.harness.scenario.load import PlannedStep, Scenario, load_scenario
-from cartesim.harness.scenario.readers import ScenarioCard, readers
+from cartesim.harness.scenario.readers import PlaceCard, ScenarioCard, readers
 from cartesim.harness.scenario.schema import (
     STATE_KEYS,
     ChangePin,
@@ -344,6 +344,7 @@ def run_scenario(
     transport: str = "direct",
     trace: Path | None = None,
     say: Say = print,
+    place: PlaceCard | None = None,
 ) -> ScenarioResult:
     """Play a scenario; InputError if it is invalid, TransportError if pcscd cannot be had."""
     if transport not in TRANSPORTS:
@@ -359,7 +360,7 @@ def run_scenario(
     steps_trace = ListTracer()
     with (
         _trace_file(trace) as tracers,
-        readers({c.slot: c.build() for c in sc.cards}, transport, [steps_trace, *tracers]) as by_slot,
+        readers({c.slot: c.build() for c in sc.cards}, transport, [steps_trace, *tracers], place) as by_slot,
     ):
         for ps in sc.steps:
             text = label(ps, len(sc.cards) > 1)

@@ -1,4 +1,4 @@
-"""pcscd for the PC/SC tests and the emulator: use the running one, else start our own.
+"""The machine's pcscd: use the running one, else start it (root only).
 
 Our own pcscd runs in the foreground as a child process (no systemd needed) and is stopped at
 the end. Readiness is pcscd listing the vpcd readers, waited for through PC/SC itself.
@@ -41,9 +41,21 @@ class PcscdUnavailable(NoService):
     A NoService, so the CLI answers it with exit code 3 like any missing PC/SC service."""
 
 
+VPCD_SLOTS_PER_READER = 2  # vpcd's driver: two slots per reader.conf entry, on consecutive ports
+
+
+def friendly_name(entry: int) -> str:
+    """The FRIENDLYNAME of vpcd's reader.conf entry ``entry``: the machine's own entry is
+    "Virtual PCD"; a private stack's further ones must differ, or pcscd gives their slots the same
+    reader names."""
+    return "Virtual PCD" if entry == 0 else f"Virtual PCD {entry}"
+
+
 def vpcd_reader(slot: int = 0) -> str:
-    """pcscd names readers "<FRIENDLYNAME> <reader index> <slot>", both in hex."""
-    return f"Virtual PCD 00 {slot:02X}"
+    """The reader of card slot ``slot`` (vpcd port 35963 + slot): pcscd names a reader
+    "<FRIENDLYNAME> <reader index> <slot>", both in hex."""
+    entry, within = divmod(slot, VPCD_SLOTS_PER_READER)
+    return f"{friendly_name(entry)} 00 {within:02X}"
 
 
 VPCD_READERS = tuple(vpcd_reader(s) for s in range(VPCD_SLOTS))
@@ -123,12 +135,8 @@ class Pcscd:
         log_path: Path | None = None,
         timeout: float = START_TIMEOUT,
         readers: Sequence[str] = VPCD_READERS,
-        netns: str | None = None,
     ) -> None:
         self.debug, self.log_path, self.timeout = debug, log_path, timeout
-        # netns: the pcscd to use must run in this network namespace (see harness.netns); one
-        # started here does when the caller has entered it (children inherit the namespace).
-        self.netns = netns
         self.readers = tuple(readers)
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -145,11 +153,6 @@ class Pcscd:
                 raise PcscdUnavailable(
                     f"pcscd is running without the reader(s) {', '.join(missing)} "
                     f"(install {VPCD_PACKAGE}, then restart pcscd)"
-                )
-            if self.netns is not None and not self._running_in_netns():
-                raise PcscdUnavailable(
-                    f"a pcscd already runs outside the network namespace {self.netns}: stop it "
-                    "(systemctl stop pcscd.socket pcscd) so that cartesim starts one inside"
                 )
             log.info("using the running pcscd")
             return self
@@ -168,16 +171,6 @@ class Pcscd:
             self.stop()
             raise
         return self
-
-    def _running_in_netns(self) -> bool:
-        from cartesim.harness.stack import netns
-
-        assert self.netns is not None
-        try:
-            pid = int((RUN_DIR / "pcscd.pid").read_text().strip())
-        except (OSError, ValueError):
-            return False
-        return netns.same_netns(pid, self.netns)
 
     def _wait_ready(self) -> None:
         from cartesim.core.errors import NoService
@@ -227,6 +220,15 @@ class Pcscd:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+    def pause_pcscd(self) -> None:
+        """Stop pcscd, if it is ours (``owned``)."""
+        if self.process is None:
+            raise PcscdUnavailable("this pcscd is the machine's, not ours to stop")
+        self.stop()
+
+    def resume_pcscd(self) -> None:
+        self.start()
 
     def __enter__(self) -> Pcscd:
         return self.start()

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 
 from cartesim.core import commands, layout
@@ -125,17 +126,15 @@ def run(seconds: float = 2.0, say: Callable[[str], None] = lambda _: None) -> Fi
     say("in-process…")
     (direct,) = _rates([DirectTransport(load_card(SAMPLE_CPS))], mix, seconds)
     figures = Figures(direct_apdu_per_s=direct)
-    try:
-        from cartesim.harness.stack.pcscd import Pcscd, PcscdUnavailable, vpcd_reader
-    except ImportError as e:
-        figures.note = f"PC/SC figures skipped: {e}"
-        return figures
-    try:
-        daemon = Pcscd().start()
-    except PcscdUnavailable as e:
-        figures.note = f"PC/SC figures skipped: {e}"
-        return figures
-    try:
+    from cartesim.harness.stack.pcscd import PcscdUnavailable, vpcd_reader
+    from cartesim.harness.stack.stacks import tool_stack
+
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(tool_stack(say=say))
+        except PcscdUnavailable as e:
+            figures.note = f"PC/SC figures skipped: {e}"
+            return figures
         say("emulated CPS (slot 0) and floor card (slot 1) through pcscd…")
         cps, floor = VpcdSlot(0, load_card(SAMPLE_CPS)).start(), VpcdSlot(1, FloorCard()).start()
         try:
@@ -150,13 +149,11 @@ def run(seconds: float = 2.0, say: Callable[[str], None] = lambda _: None) -> Fi
             floor.close()
         say("card visible after `cartesim emulate`…")
         visible = sorted(_card_visible_ms(vpcd_reader(0)) for _ in range(3))[1]
-        figures.floor_apdu_per_s = floor_rate
-        figures.pcsc_apdu_per_s = pcsc
-        figures.pcsc_vs_floor = pcsc / floor_rate
-        figures.scenario_ms = sorted(runs)[len(runs) // 2]
-        figures.card_visible_ms = visible
-    finally:
-        daemon.stop()
+    figures.floor_apdu_per_s = floor_rate
+    figures.pcsc_apdu_per_s = pcsc
+    figures.pcsc_vs_floor = pcsc / floor_rate
+    figures.scenario_ms = sorted(runs)[len(runs) // 2]
+    figures.card_visible_ms = visible
     return figures
 
 

@@ -135,14 +135,15 @@ def _choose(rng: random.Random, known: Known) -> tuple[str, str]:
 
 def run(kills: int, seed: int = 0, say: Callable[[str], None] = lambda _: None) -> CrashReport:
     from cartesim.core.transport.pcsc import PcscTransport, wait_reader
-    from cartesim.harness.stack.pcscd import Pcscd, vpcd_reader
+    from cartesim.harness.stack.pcscd import vpcd_reader
+    from cartesim.harness.stack.stacks import tool_stack
 
     rng = random.Random(seed)  # noqa: S311 - reproducible kill times, not cryptography
     issued = Issued.sample()
     reader = vpcd_reader(0)
     report = CrashReport()
     start = time.perf_counter()
-    with Pcscd(), tempfile.TemporaryDirectory() as folder:
+    with tool_stack(say=say), tempfile.TemporaryDirectory() as folder:
         state_path = Path(folder) / f"slot0-{SAMPLE_CPS}.json"
         known = Known.fresh(issued)
         in_flight: tuple[str, str] | None = None

@@ -16,9 +16,10 @@ from cartesim.core.transport import Transport
 from cartesim.core.transport.direct import DirectTransport
 from cartesim.emulator.cards import load_card
 from cartesim.harness.stack.slots import card_in_reader
+from cartesim.harness.stack.stacks import tool_stack
+from cartesim.harness.tools import SAMPLE_CPS, sample_codes
 
-SAMPLE = "cps-roulette"
-UNBLOCK_CODE, NEW_PIN = "12345678", "4321"  # the sample card's unblock code; any new PIN
+NEW_PIN = "4321"  # any new code porteur
 
 
 class DemoFailed(CartesimError):
@@ -63,23 +64,28 @@ def run(t: Transport, say: Callable[[str], None], unblock_code: str, new_pin: st
 
 
 @contextmanager
-def _through_pcscd() -> Iterator[tuple[Transport, str]]:
+def _through_pcscd(say: Callable[[str], None]) -> Iterator[tuple[Transport, str]]:
     """pcscd (running, or started here) with the sample card served in vpcd slot 0."""
     from cartesim.harness.stack.pcscd import Pcscd, vpcd_reader
+    from cartesim.harness.stack.private import PrivateStack
 
     # PcscdUnavailable is a NoService: the caller falls back to the in-process card.
-    with Pcscd() as daemon, card_in_reader(load_card(SAMPLE), 0) as t:
-        yield t, f"« {vpcd_reader(0)} » (pcscd{'' if daemon.owned else ' déjà lancé'} + vpcd)"
+    with tool_stack(say=say) as stack, card_in_reader(load_card(SAMPLE_CPS), 0) as t:
+        if isinstance(stack, PrivateStack):
+            how = "pcscd privé + vpcd"
+        else:
+            how = "pcscd de la machine + vpcd" if isinstance(stack, Pcscd) else "pcscd + vpcd"
+        yield t, f"« {vpcd_reader(0)} » ({how})"
 
 
 def main(transport: str, say: Callable[[str], None]) -> None:
     """``transport``: pcsc, direct, or auto (pcsc when pcscd + vpcd can be had)."""
     if transport != "direct":
         try:
-            with _through_pcscd() as (t, where):
+            with _through_pcscd(say) as (t, where):
                 say(f"cartesim demo : la CPS de test CABINET ROULETTE RPPS dans {where}")
                 say("")
-                run(t, say, UNBLOCK_CODE, NEW_PIN)
+                run(t, say, sample_codes()[1], NEW_PIN)
             return
         except TransportError as e:
             if transport == "pcsc":
@@ -87,4 +93,4 @@ def main(transport: str, say: Callable[[str], None]) -> None:
             say(f"pcscd + vpcd indisponibles ({e}) : démonstration dans ce processus, sans PC/SC")
     say("cartesim demo : la CPS de test CABINET ROULETTE RPPS, émulée dans ce processus")
     say("")
-    run(DirectTransport(load_card(SAMPLE)), say, UNBLOCK_CODE, NEW_PIN)
+    run(DirectTransport(load_card(SAMPLE_CPS)), say, sample_codes()[1], NEW_PIN)

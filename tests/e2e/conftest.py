@@ -1,4 +1,4 @@
-"""End-to-end fixtures: pcscd (running, or started for the session), emulated cards behind vpcd.
+"""End-to-end fixtures: the session's PC/SC stack, emulated cards behind vpcd.
 
 Without pcscd + vpcd the tests are skipped, with the reason; under CI=true they fail instead,
 so a CI image that lost a package cannot pass by skipping everything.
@@ -13,8 +13,8 @@ import pytest
 
 from cartesim.emulator.cards import load_card
 from cartesim.harness.pytest_plugin.fixtures import CardSession
-from cartesim.harness.stack.pcscd import Pcscd
 from cartesim.harness.stack.slots import VpcdSlot
+from cartesim.harness.stack.stacks import Stack
 
 if TYPE_CHECKING:  # pyscard may be missing: pcscd_available() says so, the fixtures skip
     from cartesim.core.transport.pcsc import PcscTransport
@@ -23,11 +23,11 @@ CPS_SLOT, VITALE_SLOT = 0, 1
 
 
 @pytest.fixture
-def pcscd(pcscd_free_slots: CardSession) -> Pcscd:
-    """The plugin's pcscd (running, or started for the session), with no plugin card in the
-    vpcd slots: vpcd takes one client per port."""
-    assert pcscd_free_slots.pcscd is not None
-    return pcscd_free_slots.pcscd
+def pcscd(pcscd_free_slots: CardSession) -> Stack:
+    """The session's PC/SC stack (private by default), with no plugin card in the vpcd slots:
+    vpcd takes one client per port."""
+    assert pcscd_free_slots.stack is not None
+    return pcscd_free_slots.stack
 
 
 def _served(profile: str, slot: int) -> Iterator[VpcdSlot]:
@@ -39,13 +39,13 @@ def _served(profile: str, slot: int) -> Iterator[VpcdSlot]:
 
 
 @pytest.fixture
-def cps_vpcd(pcscd: Pcscd) -> Iterator[VpcdSlot]:
+def cps_vpcd(pcscd: Stack) -> Iterator[VpcdSlot]:
     """A fresh cps-roulette card in slot 0 (PIN 1234, unblock code 12345678)."""
     yield from _served("cps-roulette", CPS_SLOT)
 
 
 @pytest.fixture
-def vitale_vpcd(pcscd: Pcscd) -> Iterator[VpcdSlot]:
+def vitale_vpcd(pcscd: Stack) -> Iterator[VpcdSlot]:
     """A fresh vitale-famille card in slot 1."""
     yield from _served("vitale-famille", VITALE_SLOT)
 

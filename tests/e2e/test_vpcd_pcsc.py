@@ -19,8 +19,9 @@ from cartesim.core.sw import SW
 from cartesim.core.transport.direct import DirectTransport
 from cartesim.core.vitale import VitaleCard
 from cartesim.emulator.cards import load_card
-from cartesim.harness.stack.pcscd import VPCD_READERS, Pcscd, vpcd_reader
+from cartesim.harness.stack.pcscd import VPCD_READERS, vpcd_reader
 from cartesim.harness.stack.slots import CARD_TIMEOUT, VpcdSlot
+from cartesim.harness.stack.stacks import Stack
 
 if os.environ.get("CI") == "true":
     from cartesim.core.transport import pcsc  # under CI a missing pyscard must fail, not skip
@@ -162,7 +163,7 @@ def test_nested_transactions_are_exclusive(cps_vpcd: VpcdSlot, cps_pcsc: pcsc.Pc
         other.close()
 
 
-def test_reader_errors(pcscd: Pcscd, cps_vpcd: VpcdSlot) -> None:
+def test_reader_errors(pcscd: Stack, cps_vpcd: VpcdSlot) -> None:
     with pytest.raises(NoReader, match="Lecteur « Pas un lecteur » introuvable"):
         pcsc.PcscTransport("Pas un lecteur")
     with pytest.raises(NoReader):
@@ -173,17 +174,17 @@ def test_reader_errors(pcscd: Pcscd, cps_vpcd: VpcdSlot) -> None:
     assert time.monotonic() - started < 2
 
 
-def test_card_survives_pcscd_restart(pcscd: Pcscd, cps_vpcd: VpcdSlot) -> None:
+def test_card_survives_pcscd_restart(pcscd: Stack, cps_vpcd: VpcdSlot) -> None:
     if not pcscd.owned:
         pytest.skip("pcscd was already running: not ours to restart")
     with pcsc.PcscTransport(vpcd_reader(CPS_SLOT), timeout=CARD_TIMEOUT) as t, pytest.raises(WrongCode):
         CpsCard(t).verify("0000")
-    pcscd.stop()
+    pcscd.pause_pcscd()
     try:
         with pytest.raises(NoService, match="Service PC/SC indisponible"):
             pcsc.list_readers()
     finally:
-        pcscd.start()
+        pcscd.resume_pcscd()
     assert cps_vpcd.served.wait_present(CARD_TIMEOUT)  # the card reconnected by itself
     with pcsc.PcscTransport(vpcd_reader(CPS_SLOT), timeout=CARD_TIMEOUT) as t:
         assert CpsCard(t).status().pin_tries_left == 2  # same card object, counters kept
