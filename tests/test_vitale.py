@@ -11,7 +11,11 @@ import pytest
 import yaml
 
 from cartesim.core import layout, tlv
+from cartesim.core.errors import CardDataError
+from cartesim.core.transport.direct import DirectTransport
+from cartesim.core.vitale import VitaleCard
 from cartesim.emulator.cards import load_card
+from cartesim.emulator.fs import EF
 from tests.helpers import CARDS, DATA, apdu, run
 
 VITALE = sorted(p.stem for p in CARDS.glob("vitale-*.yaml"))
@@ -72,6 +76,31 @@ def test_debut_de_validite_given_or_by_default() -> None:
     assert card_file("vitale-seule")[0x80] == b"20210701"  # the profile's debut_validite
     assert card_file("vitale-famille")[0x80] == b"20260101"  # its earliest AMO period
     assert card_file("vitale-expired-rights")[0x80] == b"20220101"
+
+
+def _tampered(fid: int, data: bytes) -> CardDataError:
+    card = load_card("vitale-famille")
+    app = card.mf.find_aid(layout.AID_VITALE)
+    assert app is not None
+    ef = app.child(fid)
+    assert isinstance(ef, EF)
+    ef.data = data
+    with pytest.raises(CardDataError) as e:
+        VitaleCard(DirectTransport(card)).read()
+    return e.value
+
+
+def test_engine_refuses_a_card_whose_files_disagree() -> None:
+    card = load_card("vitale-famille")
+    app = card.mf.find_aid(layout.AID_VITALE)
+    assert app is not None
+    rights = app.child(layout.FID_VITALE_RIGHTS)
+    nir = app.child(layout.FID_VITALE_NIR)
+    assert isinstance(rights, EF) and isinstance(nir, EF)
+    three = tlv.encode_all(tlv.decode(rights.data)[:3])
+    assert str(_tampered(layout.FID_VITALE_RIGHTS, three)) == "rights: 3 records for 4 persons"
+    assert str(_tampered(layout.FID_VITALE_NIR, nir.data[:19])) == "NIR: 1 records for 4 persons"
+    assert "card: template 66 missing" in str(_tampered(layout.FID_VITALE_CARD, b"\x67\x00"))
 
 
 # --- refused profiles: one line, exit 2 ----------------------------------------------------------
