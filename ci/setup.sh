@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs what cartesim needs on a fresh Debian/Ubuntu machine, only what is missing:
 #   system packages (pcscd, the vpcd driver, PC/SC headers and swig to build pyscard, pcsc-tools,
-#   opensc) and a virtualenv (.venv) holding tox and cartesim itself.
+#   opensc, cardpeek for the e2e Vitale test) and a virtualenv (.venv) holding tox and cartesim itself.
 # Safe to run again: it does nothing when everything is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev swig pcsc-tools opensc gcc iproute2)
+PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev swig pcsc-tools opensc cardpeek gcc iproute2)
 if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
   PACKAGES+=(python3-venv python3-pip python3-dev)
 fi

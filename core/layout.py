@@ -1,7 +1,7 @@
 """Where things live on the emulated cards: ATRs, AIDs, file ids, PIN references and tags.
 
-Public facts and cartesim's own choices are marked; docs/card-layout.md
-explains them. The emulator builds its file systems from these names and the engine reads them,
+Public facts and cartesim's own choices are marked; docs/card-layout.md explains them, with the
+public sources. The emulator builds its file systems from these names and the engine reads them,
 so the two can never disagree.
 """
 
@@ -85,54 +85,77 @@ class SituationTag(IntEnum):
     SIGNATURE_LOT = 0x94
 
 
-# --- Vitale 2 (public) -----------------------------------------------------------------------
+# --- Vitale 2 (public: cardpeek's vitale_2.lua, Rufus's lecteurvitale.cpp) ------------------
 AID_VITALE = b"\xd2\x50\x00\x00\x02" + b"VITALE"
-AID_MF_VITALE = b"\xd2\x50\x00\x00\x02" + b"MF_VITALE"
-SFI_VITALE_IDENTITY = 0x02  # in the MF: tag 65 {80 nom, 81 prénom, 82 date YYYYMMDD}
-SFI_VITALE_NIR = 0x02  # in the VITALE application: tag 65 {93 NIR, 15 characters}
-FID_DIR = 0x2F00  # in MF_VITALE
-TAG_VITALE_RECORD = 0x65
+AID_VITALE_MF = b"\xd2\x50\x00\x00\x02" + b"MF_VITALE"
+# READ BINARY with a short file identifier, after SELECT 3F00 (identity) or SELECT AID VITALE (NIR).
+SFI_VITALE_IDENTITY = 0x02  # one 65 {80 nom, 81 prénom, 82 date de naissance} per person
+SFI_VITALE_NIR = 0x02  # one 65 {93 NIR} per person, in the order of the identity file
+FID_POINTERS = 0x2001  # in VITALE: the map of the card's applications and files
+FID_DIR = 0x2F00  # in VITALE_MF
+FID_PAN = 0x2F02  # in VITALE_MF
+TAG_VITALE_PERSON = 0x65  # "Bénéficiaire"
 TAG_VITALE_NOM = 0x80
 TAG_VITALE_PRENOM = 0x81
-TAG_VITALE_NAISSANCE = 0x82
-TAG_VITALE_NIR = 0x93
+TAG_VITALE_NAISSANCE = 0x82  # ASCII YYYYMMDD
+TAG_VITALE_NIR = 0x93  # 13 characters + 2-digit key
+TAG_VITALE_CARD = 0x66  # "Carte vitale"
+TAG_VITALE_DEBUT_VALIDITE = 0x80  # inside 66: ASCII YYYYMMDD
+# EF 2001: E0 { A0 { 82 application... }, 80 file... }
+TAG_MAP = 0xE0
+TAG_MAP_APPLICATIONS = 0xA0
+TAG_MAP_APPLICATION = 0x82  # bytes 0-1 entry number, 2-3 (not public: cartesim writes 00 00), 4.. AID
+TAG_MAP_FILE = 0x80  # bytes 0-7 name (printable), 8-9 entry number of its application, 10-11 FID
+MAP_FILE_NAME_LEN = 8
+# One short READ BINARY answers at most 256 bytes (ISO 7816-4), and a Rufus-style reader reads the
+# identity and NIR files with one READ BINARY each (00 B0 82 00 00): each must fit in 256 bytes.
+VITALE_ONE_READ = 256
+# Each person takes exactly 19 bytes in the NIR file (65 11 93 0F + 15 characters): 13 fit.
+VITALE_MAX_PERSONS = VITALE_ONE_READ // (2 + 2 + 15)
 
 # --- Vitale 2 (cartesim's own) ---------------------------------------------------------------
-FID_VITALE_IDENTITY = 0x2002  # MF file behind short file id 2
+FID_VITALE_IDENTITY = 0x2002  # MF (= VITALE_MF) file behind short file id 2
 FID_VITALE_NIR = 0x0002  # VITALE application file behind short file id 2
-FID_VITALE_INSURED = 0x0003  # short file id 3: insured person's details
-SFI_VITALE_INSURED = 0x03
-FID_VITALE_BENEFICIARIES = 0x0004  # short file id 4: beneficiaries with their AMO periods
-SFI_VITALE_BENEFICIARIES = 0x04
+FID_VITALE_CARD = 0x0003  # short file id 3: 66 {80 début de validité (public tag), own tags}
+SFI_VITALE_CARD = 0x03
+FID_VITALE_RIGHTS = 0x0004  # short file id 4: one 67 per person, in the order of the identity file
+SFI_VITALE_RIGHTS = 0x04
+MAP_ENTRY_VITALE_MF = 0x0001
+MAP_ENTRY_VITALE = 0x0002
+# Names of the files in the map (cardpeek shows them); DIR, PAN and POINTERS are not in the map:
+# readers know them by their ids (cardpeek adds them to what the map lists).
+MAP_NAME_IDENTITY = "IDENTITE"
+MAP_NAME_NIR = "NIR"
+MAP_NAME_CARD = "CARTE"
+MAP_NAME_RIGHTS = "DROITS"
+TAG_DIR_APPLICATION = 0x61  # EF.DIR (ISO 7816-4): 61 {4F AID, 50 label}
+TAG_DIR_AID = 0x4F
+TAG_DIR_LABEL = 0x50
+TAG_PAN = 0x5A  # EF 2F02: 5A {the card's serial number, BCD} (ISO 7816-6 "Application PAN")
 
 
-class InsuredTag(IntEnum):
-    """Inside template 66 of the insured file."""
+class CardTag(IntEnum):
+    """Inside template 66 of the card file: 80 is public, the others cartesim's own."""
 
-    TYPE_CARTE = 0x80
-    SERIE = 0x81
-    FIN_VALIDITE = 0x82  # YYYYMMDD
-    CLE_NIR = 0x83
-    REGIME = 0x84
-    CAISSE = 0x85
-    CENTRE = 0x86
-    CODE_GESTION = 0x87
-
-
-TAG_INSURED = 0x66
-TAG_BENEFICIARY = 0x67
-TAG_AMO_PERIOD = 0x68  # inside a beneficiary: 80 début, 81 fin (YYYYMMDD), 82 code couverture
+    DEBUT_VALIDITE = 0x80  # YYYYMMDD
+    FIN_VALIDITE = 0x81  # YYYYMMDD, empty if none
+    TYPE_CARTE = 0x82
+    REGIME = 0x83
+    CAISSE = 0x84
+    CENTRE = 0x85
+    CODE_GESTION = 0x86
 
 
-class BeneficiaryTag(IntEnum):
-    """Inside template 67 of the beneficiaries file (one template per beneficiary)."""
+TAG_RIGHTS = 0x67  # one per person, in the order of the identity file
+TAG_AMO_PERIOD = 0x68  # inside 67: 80 début, 81 fin (YYYYMMDD), 82 code couverture
 
-    NOM = 0x80
-    PRENOM = 0x81
-    NAISSANCE = 0x82  # YYYYMMDD (lunar dates such as 19800000 allowed, as on real cards)
-    RANG = 0x83
-    QUALITE = 0x84
-    NIR = 0x85  # certified NIR of the beneficiary, 13 digits + 2-digit key, may be empty
+
+class RightsTag(IntEnum):
+    """Inside template 67 of the rights file: what no public source places."""
+
+    RANG = 0x80
+    QUALITE = 0x81
+    NIR = 0x82  # certified NIR of the person, 13 digits + 2-digit key, may be empty
 
 
 class AmoTag(IntEnum):

@@ -1,4 +1,5 @@
-"""The Carte Vitale: identity and NIR (public layout), insured details, beneficiaries, AMO rights."""
+"""The Carte Vitale 2: every person on the card (identity and NIR files, public layout), the card's
+serial (PAN), and cartesim's own card and rights files (docs/card-layout.md)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 
 from cartesim.core import commands, layout, tlv
 from cartesim.core.errors import CardDataError
-from cartesim.core.layout import AmoTag, BeneficiaryTag, InsuredTag
+from cartesim.core.layout import AmoTag, CardTag, RightsTag
 from cartesim.core.transport import Transport
 
 
@@ -67,12 +68,10 @@ def _text(items: list[tlv.Tlv], tag: int, what: str) -> str:
         raise CardDataError(f"{what}: tag {tag:02X} is not text") from None
 
 
-def _template(raw: bytes, tag: int, what: str) -> list[tlv.Tlv]:
+def _records(raw: bytes, tag: int, what: str) -> list[list[tlv.Tlv]]:
+    """The children of every ``tag`` template of a file, in order (00 or FF padding between them is skipped)."""
     try:
-        outer = tlv.find(tlv.decode(raw), tag)
-        if outer is None:
-            raise CardDataError(f"{what}: template {tag:02X} missing")
-        return outer.children()
+        return [item.children() for item in tlv.find_all(tlv.decode(raw), tag)]
     except tlv.TlvError as e:
         raise CardDataError(f"{what}: {e}") from None
 
@@ -84,31 +83,44 @@ def _date(text: str, what: str) -> dt.date:
         raise CardDataError(f"{what}: bad date {text!r}") from None
 
 
-def _beneficiary(item: tlv.Tlv, n: int) -> Beneficiary:
-    what = f"beneficiary {n}"
+def _beneficiary(identity: list[tlv.Tlv], rights: list[tlv.Tlv], n: int) -> Beneficiary:
+    what = f"person {n}"
+    periods = []
     try:
-        children = item.children()
+        for p in tlv.find_all(rights, layout.TAG_AMO_PERIOD):
+            fields = p.children()
+            periods.append(
+                AmoRights(
+                    _date(_text(fields, AmoTag.DEBUT, what), what),
+                    _date(_text(fields, AmoTag.FIN, what), what),
+                    _text(fields, AmoTag.CODE, what),
+                )
+            )
     except tlv.TlvError as e:
         raise CardDataError(f"{what}: {e}") from None
-    periods = []
-    for p in tlv.find_all(children, layout.TAG_AMO_PERIOD):
-        fields = p.children()
-        periods.append(
-            AmoRights(
-                _date(_text(fields, AmoTag.DEBUT, what), what),
-                _date(_text(fields, AmoTag.FIN, what), what),
-                _text(fields, AmoTag.CODE, what),
-            )
-        )
     return Beneficiary(
-        nom=_text(children, BeneficiaryTag.NOM, what),
-        prenom=_text(children, BeneficiaryTag.PRENOM, what),
-        date_naissance=_text(children, BeneficiaryTag.NAISSANCE, what),
-        rang=_text(children, BeneficiaryTag.RANG, what),
-        qualite=_text(children, BeneficiaryTag.QUALITE, what),
-        nir=_text(children, BeneficiaryTag.NIR, what),
+        nom=_text(identity, layout.TAG_VITALE_NOM, what),
+        prenom=_text(identity, layout.TAG_VITALE_PRENOM, what),
+        date_naissance=_text(identity, layout.TAG_VITALE_NAISSANCE, what),
+        rang=_text(rights, RightsTag.RANG, what),
+        qualite=_text(rights, RightsTag.QUALITE, what),
+        nir=_text(rights, RightsTag.NIR, what),
         droits_amo=tuple(periods),
     )
+
+
+def _pan(raw: bytes) -> str:
+    """The card's serial number: the BCD digits of 5A in EF PAN."""
+    try:
+        item = tlv.find(tlv.decode(raw), layout.TAG_PAN)
+    except tlv.TlvError as e:
+        raise CardDataError(f"PAN: {e}") from None
+    if item is None:
+        raise CardDataError(f"PAN: tag {layout.TAG_PAN:02X} missing")
+    digits = item.value.hex()
+    if not digits.isdigit():
+        raise CardDataError("PAN: not BCD digits")
+    return digits
 
 
 class VitaleCard:
@@ -120,36 +132,44 @@ class VitaleCard:
     def read(self) -> VitaleData:
         with self.t.operation("Lire Carte Vitale"), self.t.transaction():
             commands.select_mf(self.t)
-            ident = _template(
-                commands.read_binary(self.t, sfi=layout.SFI_VITALE_IDENTITY),
-                layout.TAG_VITALE_RECORD,
-                "identity",
-            )
+            raw_identity = commands.read_binary(self.t, sfi=layout.SFI_VITALE_IDENTITY)
+            commands.check(f"SELECT {layout.FID_PAN:04X}", commands.select_path(self.t, layout.FID_PAN))
+            raw_pan = commands.read_binary(self.t)
             commands.select_aid(self.t, layout.AID_VITALE)
-            nir_items = _template(
-                commands.read_binary(self.t, sfi=layout.SFI_VITALE_NIR), layout.TAG_VITALE_RECORD, "NIR"
-            )
-            insured = _template(
-                commands.read_binary(self.t, sfi=layout.SFI_VITALE_INSURED), layout.TAG_INSURED, "insured"
-            )
-            raw_benef = commands.read_binary(self.t, sfi=layout.SFI_VITALE_BENEFICIARIES)
-        nir = _text(nir_items, layout.TAG_VITALE_NIR, "NIR")
+            raw_nir = commands.read_binary(self.t, sfi=layout.SFI_VITALE_NIR)
+            raw_card = commands.read_binary(self.t, sfi=layout.SFI_VITALE_CARD)
+            raw_rights = commands.read_binary(self.t, sfi=layout.SFI_VITALE_RIGHTS)
+        identity = _records(raw_identity, layout.TAG_VITALE_PERSON, "identity")
+        nirs = _records(raw_nir, layout.TAG_VITALE_PERSON, "NIR")
+        rights = _records(raw_rights, layout.TAG_RIGHTS, "rights")
+        if not identity:
+            raise CardDataError("identity: no person on the card")
+        for what, records in (("NIR", nirs), ("rights", rights)):
+            if len(records) != len(identity):
+                raise CardDataError(f"{what}: {len(records)} records for {len(identity)} persons")
+        nir = _text(nirs[0], layout.TAG_VITALE_NIR, "NIR")
         if len(nir) != 15:
             raise CardDataError(f"NIR: {len(nir)} characters, 15 expected")
-        try:
-            items = tlv.find_all(tlv.decode(raw_benef), layout.TAG_BENEFICIARY)
-        except tlv.TlvError as e:
-            raise CardDataError(f"beneficiaries: {e}") from None
+        cards = _records(raw_card, layout.TAG_VITALE_CARD, "card")
+        if not cards:
+            raise CardDataError(f"card: template {layout.TAG_VITALE_CARD:02X} missing")
+        card = cards[0]
+        persons = tuple(
+            _beneficiary(i, r, n) for n, (i, r) in enumerate(zip(identity, rights, strict=True), 1)
+        )
+        insured = persons[0]  # the first person on the card is the insured
         assure = Insured(
-            nom=_text(ident, layout.TAG_VITALE_NOM, "identity"),
-            prenom=_text(ident, layout.TAG_VITALE_PRENOM, "identity"),
-            date_naissance=_text(ident, layout.TAG_VITALE_NAISSANCE, "identity"),
+            nom=insured.nom,
+            prenom=insured.prenom,
+            date_naissance=insured.date_naissance,
             nir=nir[:13],
             cle_nir=nir[13:],
-            **{
-                tag.name.lower(): _text(insured, tag, "insured")
-                for tag in InsuredTag
-                if tag != InsuredTag.CLE_NIR
-            },
+            type_carte=_text(card, CardTag.TYPE_CARTE, "card"),
+            serie=_pan(raw_pan),
+            fin_validite=_text(card, CardTag.FIN_VALIDITE, "card"),
+            regime=_text(card, CardTag.REGIME, "card"),
+            caisse=_text(card, CardTag.CAISSE, "card"),
+            centre=_text(card, CardTag.CENTRE, "card"),
+            code_gestion=_text(card, CardTag.CODE_GESTION, "card"),
         )
-        return VitaleData(assure, tuple(_beneficiary(b, i + 1) for i, b in enumerate(items)))
+        return VitaleData(assure, persons)

@@ -19,15 +19,18 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 
-from cartesim.core import codes, pins
+from cartesim.core import codes, layout, pins
 from cartesim.core.atr import CardKind
 from cartesim.core.errors import InputError
 from cartesim.emulator.safe_yaml import load_yaml
 from cartesim.emulator.validation import one_line, plain_message
+from cartesim.emulator.vitale_records import identity_record
 
 
 def _code(width: int, table: dict[str, str] | None = None) -> Any:
@@ -84,12 +87,38 @@ def _secret(pattern: str) -> Any:
     return Annotated[str, StringConstraints(pattern=pattern), Field(strict=True)]
 
 
+def _real_or_lunar(text: str) -> str:
+    """A YYYYMMDD date as cards store birth dates: a real date, or a "lunar" one whose day (00),
+    or month and day (0000), are unknown."""
+    year, month, day = int(text[:4]), int(text[4:6]), int(text[6:])
+    if month == 0 and day != 0:
+        raise ValueError(f"{text!r}: an unknown month (00) goes with an unknown day (00)")
+    try:
+        dt.date(year, month or 1, day or 1)
+    except ValueError as e:
+        raise ValueError(f"{text!r} is not a date: {e}") from None
+    return text
+
+
 Date8 = Annotated[
     str,
     BeforeValidator(lambda v: str(v) if isinstance(v, int) and not isinstance(v, bool) else v),
     StringConstraints(pattern=r"^[0-9]{8}$"),
-    WithJsonSchema({"type": ["string", "integer"], "description": "YYYYMMDD"}),
+    AfterValidator(_real_or_lunar),
+    WithJsonSchema(
+        {"type": ["string", "integer"], "description": "YYYYMMDD; day 00, or month and day 0000, if unknown"}
+    ),
 ]
+
+
+def _not_a_number(v: Any) -> Any:
+    # YAML reads 20250101 as a number, which pydantic would take for seconds since 1970.
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        raise ValueError("write the date as YYYY-MM-DD")
+    return v
+
+
+Date = Annotated[dt.date, BeforeValidator(_not_a_number)]
 
 
 class _Model(BaseModel):
@@ -222,8 +251,8 @@ class CpsProfile(_Model):
 class AmoPeriod(_Model):
     """A period of AMO (compulsory health insurance) rights."""
 
-    debut: dt.date
-    fin: dt.date
+    debut: Date
+    fin: Date
     code: _code(2) = "01"  # type: ignore[valid-type]
 
     @model_validator(mode="after")
@@ -234,6 +263,8 @@ class AmoPeriod(_Model):
 
 
 class Beneficiary(_Model):
+    """A person on the card: the insured first (qualité 0), then each beneficiary."""
+
     nom: _text(27)  # type: ignore[valid-type]
     prenom: _text(27)  # type: ignore[valid-type]
     date_naissance: Date8
@@ -255,7 +286,18 @@ class Insured(_Model):
     caisse: _code(3)  # type: ignore[valid-type]
     centre: _code(4)  # type: ignore[valid-type]
     code_gestion: _code(2)  # type: ignore[valid-type]
-    fin_validite: dt.date | None = None
+    fin_validite: Date | None = None
+    debut_validite: Date | None = Field(
+        None,
+        description="the card's date de début de validité (66/80); default: the start of the earliest "
+        "AMO rights period on the card, or fin_validite if that comes first",
+    )
+
+    @model_validator(mode="after")
+    def _validity_ordered(self) -> Insured:
+        if self.debut_validite and self.fin_validite and self.fin_validite < self.debut_validite:
+            raise ValueError("fin_validite is before debut_validite")
+        return self
 
 
 class VitaleProfile(_Model):
@@ -265,8 +307,48 @@ class VitaleProfile(_Model):
     serial: _code(10) = "0000000001"  # type: ignore[valid-type]
     type_carte: _code(1) = "0"  # type: ignore[valid-type]
     assure: Insured
-    beneficiaires: list[Beneficiary] = Field(min_length=1, max_length=6)
+    beneficiaires: list[Beneficiary] = Field(
+        min_length=1,
+        max_length=layout.VITALE_MAX_PERSONS,
+        description="every person on the card, the insured first; their identity records must fit "
+        f"in {layout.VITALE_ONE_READ} bytes (docs/card-layout.md)",
+    )
     faults: list[Fault] = Field(default_factory=list, max_length=64)
+
+    @field_validator("beneficiaires")
+    @classmethod
+    def _persons(cls, persons: list[Beneficiary], info: ValidationInfo) -> list[Beneficiary]:
+        a = info.data.get("assure")
+        first = persons[0]
+        if a is not None and (first.nom, first.prenom, first.date_naissance, first.qualite) != (
+            a.nom,
+            a.prenom,
+            a.date_naissance,
+            "0",
+        ):
+            raise ValueError(
+                "the first person on the card is the insured: the nom, prenom and date_naissance "
+                "of assure, qualite 0"
+            )
+        for i, b in enumerate(persons[1:], 1):
+            if b.qualite == "0":
+                raise ValueError(f"[{i}] has qualite 0 (assuré): only the first person, the insured, has it")
+        size = sum(len(identity_record(b.nom, b.prenom, b.date_naissance)) for b in persons)
+        if size > layout.VITALE_ONE_READ:
+            raise ValueError(
+                f"the identity records of these {len(persons)} persons take {size} bytes, more than "
+                f"the {layout.VITALE_ONE_READ} of one READ BINARY: shorten names or remove persons"
+            )
+        return persons
+
+    @property
+    def debut_validite(self) -> dt.date:
+        """66/80 as the card shows it: the profile's, or the documented default."""
+        if self.assure.debut_validite is not None:
+            return self.assure.debut_validite
+        first = min(p.debut for b in self.beneficiaires for p in b.droits_amo)
+        fin = self.assure.fin_validite
+        return min(first, fin) if fin is not None else first
 
 
 Profile = Annotated[CpsProfile | VitaleProfile, Field(discriminator="type")]

@@ -35,6 +35,17 @@ class _Loader(yaml.SafeLoader):
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
+    def construct_yaml_timestamp(self, node: Any) -> Any:
+        """A date-looking scalar that is no date (2025-02-30, month 13) stays text: the schema
+        then names the field and the problem, in one line."""
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError:
+            return self.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+
 
 def load_yaml(path: Path | str) -> dict[str, Any]:
     """The mapping at the top of a YAML file, or InputError with a one-line reason."""

@@ -16,8 +16,9 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from cartesim.core import codes
+from cartesim.core import codes, layout
 from cartesim.emulator.profile import CpsProfile, VitaleProfile
+from cartesim.emulator.vitale_records import identity_record
 
 _UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -118,39 +119,57 @@ def _birth_date() -> st.SearchStrategy[str]:
     return st.dates(dt.date(1900, 1, 1), dt.date(2030, 12, 31)).map(lambda d: d.strftime("%Y%m%d"))
 
 
-def vitale_profile_dicts() -> st.SearchStrategy[dict[str, Any]]:
-    beneficiary = st.fixed_dictionaries(
-        {
-            "nom": names(),
-            "prenom": names(),
-            "date_naissance": _birth_date(),
-            "rang_naissance": st.integers(1, 9),
-            "qualite": _code(codes.QUALITE),
-            "nir": st.just("") | digits(15),
-            "droits_amo": st.lists(_period(), min_size=1, max_size=4),
-        }
+@st.composite
+def vitale_profile_dicts(draw: st.DrawFn) -> dict[str, Any]:
+    """1 to 13 persons, the insured first, with names short enough for the identity file."""
+    n = draw(st.integers(1, layout.VITALE_MAX_PERSONS))
+    fixed = len(identity_record("", "", "00000000"))  # a record without its names
+    share = (layout.VITALE_ONE_READ - n * fixed) // (2 * n)  # bytes for each name
+    name = names(min(27, share)).filter(lambda s: len(s.encode()) <= share)
+    assure: dict[str, Any] = draw(
+        st.fixed_dictionaries(
+            {
+                "nom": name,
+                "prenom": name,
+                "date_naissance": _birth_date(),
+                "nir": st.builds(str.__add__, st.sampled_from("12"), digits(12)),
+                "cle_nir": digits(2),
+                "regime": digits(2),
+                "caisse": digits(3),
+                "centre": digits(4),
+                "code_gestion": digits(2),
+            }
+        )
     )
-    return st.fixed_dictionaries(
-        {
-            "type": st.just("vitale"),
-            "serial": digits(10),
-            "assure": st.fixed_dictionaries(
+    fin = draw(st.none() | st.dates(dt.date(2020, 1, 1), dt.date(2040, 1, 1)))
+    if fin is not None:
+        assure["fin_validite"] = fin
+    if draw(st.booleans()):
+        assure["debut_validite"] = draw(st.dates(dt.date(2000, 1, 1), fin or dt.date(2040, 1, 1)))
+
+    def person(qualite: st.SearchStrategy[str], **identity: Any) -> dict[str, Any]:
+        fields = {"nom": name, "prenom": name, "date_naissance": _birth_date()}
+        fields |= {k: st.just(v) for k, v in identity.items()}
+        return draw(
+            st.fixed_dictionaries(
                 {
-                    "nom": names(),
-                    "prenom": names(),
-                    "date_naissance": _birth_date(),
-                    "nir": st.builds(str.__add__, st.sampled_from("12"), digits(12)),
-                    "cle_nir": digits(2),
-                    "regime": digits(2),
-                    "caisse": digits(3),
-                    "centre": digits(4),
-                    "code_gestion": digits(2),
-                },
-                optional={"fin_validite": st.dates(dt.date(2020, 1, 1), dt.date(2040, 1, 1))},
-            ),
-            "beneficiaires": st.lists(beneficiary, min_size=1, max_size=6),
-        }
-    )
+                    **fields,
+                    "rang_naissance": st.integers(1, 9),
+                    "qualite": qualite,
+                    "nir": st.just("") | digits(15),
+                    "droits_amo": st.lists(_period(), min_size=1, max_size=4),
+                }
+            )
+        )
+
+    insured = {k: assure[k] for k in ("nom", "prenom", "date_naissance")}
+    others = _code({k: v for k, v in codes.QUALITE.items() if k != "0"})
+    return {
+        "type": "vitale",
+        "serial": draw(digits(10)),
+        "assure": assure,
+        "beneficiaires": [person(st.just("0"), **insured)] + [person(others) for _ in range(n - 1)],
+    }
 
 
 def vitale_profiles() -> st.SearchStrategy[VitaleProfile]:

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from cartesim.core import layout, tlv
 from cartesim.emulator.cardos import CardOS
 from cartesim.emulator.cards import build_card
+from cartesim.emulator.fs import EF
 from cartesim.emulator.profile import load_profile
 from tests.helpers import CARDS, apdu
 
@@ -17,6 +18,9 @@ PROFILES = {name: load_profile(CARDS / f"{name}.yaml") for name in ("cps-roulett
 SELECT_IAS = "00A4040C0D E828BD080F8025000001FF0010"
 SELECT_HOLDER = "00A4080C04 0001D001"
 SELECT_SITUATION1 = "00A4080C04 0001D120"
+
+
+VITALE_PROFILES = sorted(p.stem for p in CARDS.glob("vitale-*.yaml"))
 
 
 def _value(items: list[tlv.Tlv], tag: int) -> bytes:
@@ -182,18 +186,63 @@ def test_vitale_public_reads(vitale_os: CardOS) -> None:
     r = apdu(vitale_os, "00B0820000")
     assert r.startswith("6C")
     ident = bytes.fromhex(apdu(vitale_os, f"00B08200{r[2:]}"))[:-2]
-    (t,) = tlv.decode(ident)
-    assert t.tag == 0x65
-    assert _value(t.children(), 0x80) == b"DUPONT"
-    assert _value(t.children(), 0x82) == b"19820512"
+    persons = tlv.decode(ident)
+    assert [t.tag for t in persons] == [0x65] * 4  # the insured and the three beneficiaries
+    assert [_value(t.children(), 0x81) for t in persons] == [b"MARIE", b"PIERRE", b"LEA", b"HUGO"]
+    assert _value(persons[0].children(), 0x80) == b"DUPONT"
+    assert _value(persons[0].children(), 0x82) == b"19820512"
     assert apdu(vitale_os, "00A4040C0B D25000000256495441 4C45") == "9000"
     r = apdu(vitale_os, "00B0820000")
     nir = bytes.fromhex(apdu(vitale_os, f"00B08200{r[2:]}"))[:-2]
-    (t,) = tlv.decode(nir)
-    assert _value(t.children(), 0x93) == b"282057512345642"
+    assert [_value(t.children(), 0x93) for t in tlv.decode(nir)] == [b"282057512345642"] * 4
     assert apdu(vitale_os, "00A4040C0E D250000002 4D465F564954414C45") == "9000"
+    assert vitale_os.current is vitale_os.mf  # VITALE_MF is the MF's name
     assert apdu(vitale_os, "00A4020C02 2F00") == "9000"
+    assert apdu(vitale_os, "00A4020C02 2F02") == "9000"
+    assert apdu(vitale_os, "00B0000007") == "5A051234567890" + "9000"  # PAN: the serial, BCD
     assert apdu(vitale_os, "0020000104 31323334") == "6A88"  # no PIN on this model
+
+
+def _read_all(card: CardOS) -> bytes:
+    """READ BINARY of the current file in 256-byte steps, as cardpeek does (Le 00, then 6C xx)."""
+    out = b""
+    while True:
+        r = bytes.fromhex(apdu(card, f"00B0{len(out):04X}00"))
+        if r[-2] == 0x6C:
+            r = bytes.fromhex(apdu(card, f"00B0{len(out):04X}{r[-1]:02X}"))
+        if r[-2:] != b"\x90\x00":
+            return out
+        out += r[:-2]
+        if len(r) - 2 < 256:
+            return out
+
+
+@pytest.mark.parametrize("name", VITALE_PROFILES)
+def test_vitale_map_names_every_application_and_file(name: str) -> None:
+    """EF 2001 as cardpeek's create_card_map reads it: every application entry selects, every file
+    entry selects under its application; every EF of the card is named, or known by its id."""
+    card = build_card(load_profile(CARDS / f"{name}.yaml"))
+    assert apdu(card, "00A4040C0B D250000002564954414C45") == "9000"
+    assert apdu(card, "00A4020C02 2001") == "9000"
+    (top,) = tlv.decode(_read_all(card))
+    assert top.tag == 0xE0
+    apps_tlv, *files = top.children()
+    assert apps_tlv.tag == 0xA0 and files and all(f.tag == 0x80 for f in files)
+    apps = {a.value[:2]: a.value[4:] for a in apps_tlv.children() if a.tag == 0x82}
+    assert set(apps.values()) == {layout.AID_VITALE, layout.AID_VITALE_MF}
+    seen = set()
+    for f in files:
+        name_bytes, entry, fid = f.value[:8], f.value[8:10], f.value[10:12]
+        assert name_bytes.decode("ascii").isprintable()
+        aid = apps[entry]
+        assert apdu(card, f"00A4040C{len(aid):02X}{aid.hex()}") == "9000"
+        assert apdu(card, f"00A4020C02{fid.hex()}") == "9000", name_bytes
+        assert _read_all(card)[:1] not in (b"", b"\x00")  # cardpeek parses it as TLV
+        seen.add(fid)
+    known = {layout.FID_DIR, layout.FID_PAN, layout.FID_POINTERS}  # cardpeek adds these itself
+    every = {n.fid for n in card.mf.walk() if isinstance(n, EF)}
+    assert {int.from_bytes(f, "big") for f in seen} == every - known
+    assert len(seen) == len(files)
 
 
 # --- robustness --------------------------------------------------------------------------------

@@ -166,9 +166,9 @@ INVALID = [
     (
         FAMILLE,
         "beneficiaires",
-        [copy.deepcopy(FAMILLE["beneficiaires"][0]) for _ in range(7)],
+        [copy.deepcopy(FAMILLE["beneficiaires"][0]) for _ in range(14)],
         "beneficiaires",
-        "at most 6 items",
+        "at most 13 items",
     ),
 ]
 
