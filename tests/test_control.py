@@ -111,7 +111,7 @@ def test_set_changes_what_the_card_answers() -> None:
     [
         ("cps-roulette", "sleepy", "set: sleepy: unknown state"),
         ("cps-roulette", "pin_code=8642", "set: pin_code: unknown counter"),
-        ("cps-roulette", "pin_tries_left=4", "set: pin_tries_left: 4 is above the card's maximum 3"),
+        ("cps-roulette", "pin_tries_left=4", "set: pin_tries_left: above the card's maximum 3"),
         ("cps-roulette", "unblock_uses_left=x", "set: unblock_uses_left: expected a whole number"),
         ("vitale-famille", "last-try", "set: last-try: this card has no code porteur"),
         (
@@ -205,7 +205,7 @@ def test_local_reset_and_save(local: LocalCardControl, tmp_path: Path) -> None:
     local.set(0, "blocked")
     assert local.reset(0).card.pin_tries_left == 3
     path = local.save_state(0, tmp_path / "s.json")
-    assert json.loads(path.read_text())["format"] == "cartesim-state/1"
+    assert json.loads(path.read_text())["format"] == card_state.FORMAT
 
 
 # --- a fake vpcd: what pcscd's driver does, enough to see cards come and go ----------------------
