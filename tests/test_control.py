@@ -433,7 +433,7 @@ def test_hostile_requests_are_input_errors(server: ControlServer, sock_path: Pat
         "a long setting": b'{"v": 1, "op": "set", "slot": 0, "settings": ["' + b"x" * 5000 + b'"]}',
     }
     replies = _raw(sock_path, *(line + b"\n" for line in requests.values()))
-    problems = dict(zip(requests, [(r.get("kind"), r.get("error")) for r in replies], strict=True))
+    problems = dict(zip(requests, [(r.get("kind"), str(r.get("error"))) for r in replies], strict=True))
     assert all(kind == "input" for kind, _ in problems.values()), problems
     assert "expected a whole number" in problems["pin_tries_left=²"][1]
     assert "control character" in problems["NUL in a path"][1]

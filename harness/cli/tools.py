@@ -6,6 +6,7 @@ import json
 
 import click
 
+from cartesim.core.errors import InputError
 from cartesim.harness.cli import ExitCode
 from cartesim.harness.cli.options import json_option
 
@@ -27,10 +28,15 @@ def demo_cmd(transport: str) -> None:
 
 @click.command("bench")
 @json_option
-@click.option("--seconds", default=2.0, show_default=True, help="Duration of each throughput run.")
+@click.option(
+    "--seconds", default=2.0, show_default=True, help="Duration of each throughput run (0.1 to 600)."
+)
 def bench_cmd(as_json: bool, seconds: float) -> None:
     """Measure throughput and latency: in-process, through pcscd, against the stack's floor."""
     from dataclasses import asdict
+
+    if not 0.1 <= seconds <= 600:  # also refuses nan
+        raise InputError("--seconds", "", "expected a duration from 0.1 to 600 seconds")
 
     from cartesim.harness.tools import bench
 
