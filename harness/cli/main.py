@@ -25,7 +25,7 @@ from cartesim.harness.cli.pcsc import emulate_cmd, readers_cmd
 from cartesim.harness.cli.profile import profile_group
 from cartesim.harness.cli.replay import replay_cmd
 from cartesim.harness.cli.scenario import scenario
-from cartesim.harness.cli.tools import bench_cmd, crash_test_cmd, demo_cmd, fuzz_cmd
+from cartesim.harness.cli.tools import bench_cmd, crash_test_cmd, demo_cmd, fuzz_cmd, race_cmd
 from cartesim.harness.cli.vitale import vitale
 
 
@@ -54,6 +54,7 @@ for command in (
     bench_cmd,
     fuzz_cmd,
     crash_test_cmd,
+    race_cmd,
     profile_group,
     card,
     replay_cmd,
