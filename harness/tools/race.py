@@ -220,6 +220,8 @@ class Round:
 
 def _put(state: Path, start: Card, issued: Issued) -> None:
     """The state file of a card in ``start``'s state (written in a session, as any command)."""
+    if start.code != issued.code:
+        raise ValueError("a round starts from the issued code porteur")
     card = load_card(SAMPLE_CPS, state)
     settings = [
         f"pin_tries_left={start.pin_left}",
@@ -227,7 +229,6 @@ def _put(state: Path, start: Card, issued: Issued) -> None:
         f"unblock_uses_left={start.uses_left}",
     ]
     set_card(card, settings)
-    assert start.code == issued.code, "rounds start from the issued code"
 
 
 def _read(state: Path) -> Card:
