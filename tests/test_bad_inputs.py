@@ -275,15 +275,15 @@ def test_fifos_refused_at_once(tmp_path: Path, what: str) -> None:
     one_line(r.returncode, r.stderr, f"{fifo}: not a regular file")
 
 
+_LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here: the child only calls it
+_PR_CAPBSET_DROP = 24
+
+
 def _without_capabilities() -> None:
     """In the child, before exec: drop every capability from the bounding set, so that root runs
     the CLI as a plain owner (root's CAP_DAC_OVERRIDE would write into any folder)."""
-    libc = ctypes.CDLL(None, use_errno=True)
     for cap in range(64):
-        libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0)
-
-
-_PR_CAPBSET_DROP = 24
+        _LIBC.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0)
 
 
 def test_state_in_a_folder_that_cannot_be_written(tmp_path: Path) -> None:
