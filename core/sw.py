@@ -10,6 +10,7 @@ class SW(IntEnum):
 
     OK = 0x9000
     WARN_EOF = 0x6282
+    MEMORY_FAILURE = 0x6581  # only when the state file cannot be used (emulator.state.serve)
     WRONG_LENGTH = 0x6700
     SECURITY_NOT_SATISFIED = 0x6982
     AUTH_BLOCKED = 0x6983
@@ -35,6 +36,7 @@ SW_COUNTER_BASE = 0x63C0  # 63Cx: verification failed, x tries left
 _MEANINGS: dict[int, str] = {
     SW.OK: "success",
     SW.WARN_EOF: "end of file reached before Le bytes",
+    SW.MEMORY_FAILURE: "memory failure",
     SW.WRONG_LENGTH: "wrong length",
     SW.SECURITY_NOT_SATISFIED: "security status not satisfied",
     SW.AUTH_BLOCKED: "authentication method blocked",

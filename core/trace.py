@@ -6,11 +6,15 @@ starts, so a replay never has to guess it.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from enum import Enum
+from pathlib import Path
 from typing import IO, Protocol
 
 from cartesim.core.apdu import redact_hex
+from cartesim.core.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -49,14 +53,33 @@ class JsonlTracer:
         self.stream = stream
 
     def _write(self, record: dict[str, object]) -> None:
-        self.stream.write(json.dumps(record) + "\n")
-        self.stream.flush()
+        try:
+            self.stream.write(json.dumps(record) + "\n")
+            self.stream.flush()
+        except OSError as e:  # a full disk, /dev/full: the first record (the power-up) fails
+            name = str(getattr(self.stream, "name", "trace"))
+            raise InputError(name, "", f"cannot write the trace ({e.strerror or e})") from None
 
     def exchange(self, ex: Exchange) -> None:
         self._write(asdict(ex))
 
     def card_event(self, ev: Event) -> None:
         self._write({"time": ev.time, "event": ev.event.value})
+
+
+@contextmanager
+def trace_file(path: Path) -> Iterator[JsonlTracer]:
+    """A JsonlTracer appending to ``path``; InputError (one line) if it cannot be opened or
+    written. A write that failed is not retried at close: it was reported once."""
+    try:
+        stream = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed below, quietly
+    except OSError as e:
+        raise InputError(str(path), "", e.strerror or str(e)) from None
+    try:
+        yield JsonlTracer(stream)
+    finally:
+        with suppress(OSError):
+            stream.close()
 
 
 class ListTracer(list[Exchange]):

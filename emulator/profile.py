@@ -129,17 +129,19 @@ class Fault(_Model):
     """A fault the card commits once, on the Nth APDU it receives (counted from its start, power
     cycles included). Exactly one action: status_word, delay_ms, mute, remove or drop_connection."""
 
-    apdu: int = Field(ge=1, description="1 for the first APDU the card receives")
+    apdu: int = Field(ge=1, description="1 for the first APDU the card receives", strict=True)
     status_word: Annotated[str, StringConstraints(pattern=r"^[0-9A-Fa-f]{4}$")] | None = Field(
         None, description="answer this status word instead (the command is not executed)"
     )
-    delay_ms: int | None = Field(None, ge=1, le=60_000, description="answer after this delay")
-    mute: bool = Field(False, description="never answer this APDU (the card stays in the reader)")
-    remove: bool = Field(False, description="the card is pulled out as this APDU arrives")
-    reinsert_after_ms: int | None = Field(
-        None, ge=0, le=600_000, description="with remove: the card comes back after this delay"
+    delay_ms: int | None = Field(None, ge=1, le=60_000, description="answer after this delay", strict=True)
+    mute: bool = Field(
+        False, description="never answer this APDU (the card stays in the reader)", strict=True
     )
-    drop_connection: bool = Field(False, description="vpcd's connection drops (a power loss)")
+    remove: bool = Field(False, description="the card is pulled out as this APDU arrives", strict=True)
+    reinsert_after_ms: int | None = Field(
+        None, ge=0, le=600_000, description="with remove: the card comes back after this delay", strict=True
+    )
+    drop_connection: bool = Field(False, description="vpcd's connection drops (a power loss)", strict=True)
 
     @model_validator(mode="after")
     def _one_action(self) -> Fault:
@@ -199,8 +201,8 @@ class PinCounters(_Model):
     """The code porteur: 4 to 8 digits, written quoted ("1234")."""
 
     code: _secret(pins.PIN_PATTERN)  # type: ignore[valid-type]
-    tries_max: int = Field(3, ge=1, le=15)
-    tries_left: int | None = Field(None, ge=0, le=15, description="default: tries_max")
+    tries_max: int = Field(3, ge=1, le=15, strict=True)
+    tries_left: int | None = Field(None, ge=0, le=15, description="default: tries_max", strict=True)
 
     @model_validator(mode="after")
     def _left_le_max(self) -> PinCounters:
@@ -213,10 +215,10 @@ class UnblockCounters(_Model):
     """The code de déblocage: 8 digits, its own retry counter and a usage counter."""
 
     code: _secret(pins.UNBLOCK_PATTERN)  # type: ignore[valid-type]
-    tries_max: int = Field(10, ge=1, le=15)
-    tries_left: int | None = Field(None, ge=0, le=15, description="default: tries_max")
-    uses_max: int = Field(10, ge=1, le=255, description="how many unblocks the card allows")
-    uses_left: int | None = Field(None, ge=0, le=255, description="default: uses_max")
+    tries_max: int = Field(10, ge=1, le=15, strict=True)
+    tries_left: int | None = Field(None, ge=0, le=15, description="default: tries_max", strict=True)
+    uses_max: int = Field(10, ge=1, le=255, description="how many unblocks the card allows", strict=True)
+    uses_left: int | None = Field(None, ge=0, le=255, description="default: uses_max", strict=True)
 
     @model_validator(mode="after")
     def _left_le_max(self) -> UnblockCounters:
@@ -268,7 +270,7 @@ class Beneficiary(_Model):
     nom: _text(27)  # type: ignore[valid-type]
     prenom: _text(27)  # type: ignore[valid-type]
     date_naissance: Date8
-    rang_naissance: int = Field(1, ge=1, le=9)
+    rang_naissance: int = Field(1, ge=1, le=9, strict=True)
     qualite: _code(1, codes.QUALITE)  # type: ignore[valid-type]
     nir: _number(15, 0) = ""  # type: ignore[valid-type]
     droits_amo: list[AmoPeriod] = Field(min_length=1, max_length=4)

@@ -1,4 +1,6 @@
-"""YAML loading for untrusted input files: bounded size, UTF-8, no aliases, no duplicate keys."""
+"""YAML loading for untrusted input files: a bounded regular file, UTF-8, no aliases, no duplicate
+keys, bounded nesting, and every value that cannot be built refused in one line that names its
+line and never echoes the value (it may be a code)."""
 
 from __future__ import annotations
 
@@ -6,32 +8,72 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.constructor import ConstructorError
+from yaml.nodes import MappingNode, Node, ScalarNode
 
 from cartesim.core.errors import InputError
+from cartesim.emulator.files import read_file
 
 MAX_BYTES = 1 << 20  # profiles and scenarios are a few KiB; refuse big files before parsing
+MAX_DEPTH = 32  # profiles nest 4 levels deep; far below Python's recursion limit
+MAX_INT = 2**63  # no field of a profile or scenario holds a larger number
+
+# What a failed constructor raises, by tag: the built-in messages repeat the value, so they are
+# replaced; a date's message is only about the calendar (day out of range, month 1..12).
+_KINDS = {
+    "tag:yaml.org,2002:int": "not a valid whole number, or one too long",
+    "tag:yaml.org,2002:float": "not a valid number",
+    "tag:yaml.org,2002:bool": "not a valid boolean (true or false)",
+    "tag:yaml.org,2002:timestamp": "not a valid date",
+}
+_BUILD_ERRORS = (ValueError, TypeError, AttributeError, KeyError, IndexError, OverflowError)
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader without anchors/aliases (no alias bombs) and with duplicate keys refused."""
+    """SafeLoader without anchors/aliases (no alias bombs), with duplicate and non-scalar keys
+    refused, nesting bounded, and constructor failures turned into marked YAML errors."""
+
+    _depth = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
-            raise yaml.constructor.ConstructorError(None, None, "aliases are not allowed", event.start_mark)
+            raise ConstructorError(None, None, "aliases are not allowed", event.start_mark)
         event = self.peek_event()
         if getattr(event, "anchor", None):
-            raise yaml.constructor.ConstructorError(None, None, "anchors are not allowed", event.start_mark)
-        return super().compose_node(parent, index)
+            raise ConstructorError(None, None, "anchors are not allowed", event.start_mark)
+        if self._depth >= MAX_DEPTH:
+            raise ConstructorError(None, None, f"nested deeper than {MAX_DEPTH} levels", event.start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        try:
+            value = super().construct_object(node, deep=deep)
+        except _BUILD_ERRORS as e:
+            problem = _KINDS.get(node.tag, "a value that cannot be built")
+            if node.tag == "tag:yaml.org,2002:timestamp" and isinstance(e, ValueError):
+                problem += f" ({e})"  # "day is out of range for month": the calendar, not the value
+            raise ConstructorError(None, None, problem, node.start_mark) from None
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= MAX_INT:
+            raise ConstructorError(None, None, "whole number too large", node.start_mark)
+        return value
 
     def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+        if not isinstance(node, MappingNode):
+            raise ConstructorError(None, None, "expected a mapping", node.start_mark)
         seen: set[Any] = set()
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, (str, int, float, bool)) and key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
+            if not isinstance(key_node, ScalarNode):
+                raise ConstructorError(
+                    None, None, "a key must be a plain value, not a list or a mapping", key_node.start_mark
                 )
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -51,12 +93,9 @@ def load_yaml(path: Path | str) -> dict[str, Any]:
     """The mapping at the top of a YAML file, or InputError with a one-line reason."""
     source = str(path)
     try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_BYTES + 1)
-    except OSError as e:
-        raise InputError(source, "", e.strerror or str(e)) from None
-    if len(raw) > MAX_BYTES:
-        raise InputError(source, "", f"file larger than {MAX_BYTES // 1024} KiB")
+        raw = read_file(path, MAX_BYTES)
+    except FileNotFoundError as e:
+        raise InputError(source, "", e.strerror or "no such file") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -71,6 +110,9 @@ def load_yaml(path: Path | str) -> dict[str, Any]:
         raise InputError(source, where, f"invalid YAML: {e.problem or e.context}") from None
     except yaml.YAMLError as e:
         raise InputError(source, "", f"invalid YAML: {e}") from None
+    except (*_BUILD_ERRORS, RecursionError):
+        # A tag on a node of the wrong shape (``!!map [1]``): the message would repeat the value.
+        raise InputError(source, "", "invalid YAML: a tagged value of the wrong kind") from None
     if data is None:
         raise InputError(source, "", "empty file")
     if not isinstance(data, dict):

@@ -5,6 +5,7 @@ Test modules import from here, never from each other.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pexpect
 import yaml
 
 from cartesim.emulator.cardos import CardOS
@@ -40,6 +42,21 @@ def run(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> subpr
     return subprocess.run(
         [*CLI, *args], input=stdin, capture_output=True, text=True, env=full_env, timeout=60, check=False
     )
+
+
+def spawn(*args: str, timeout: float = 20) -> pexpect.spawn:
+    """`cartesim ARGS` on a pseudo-terminal, as a person runs it; ``child.logfile_read`` keeps
+    everything the screen showed (``screen(child)``)."""
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "TERM": "dumb"}
+    child = pexpect.spawn(CLI[0], [*CLI[1:], *args], env=env, encoding="utf-8", timeout=timeout)
+    child.logfile_read = io.StringIO()
+    return child
+
+
+def screen(child: pexpect.spawn) -> str:
+    log = child.logfile_read
+    assert isinstance(log, io.StringIO)
+    return log.getvalue()
 
 
 # The codes of the sample cards and the new code the tests set: none may ever be printed.

@@ -26,9 +26,9 @@ from cartesim.emulator.vpcd import VpcdCard
 from cartesim.harness.control import socket as control
 from cartesim.harness.control.client import CardControl
 from cartesim.harness.control.local import EmulatedSlot, LocalCardControl
-from cartesim.harness.control.server import ControlServer
+from cartesim.harness.control.server import MAX_CLIENTS, ControlServer
 from cartesim.harness.control.settings import card_status, reset_card, save_card_state, set_card
-from cartesim.harness.control.socket import NoEmulator, RemoteInputError
+from cartesim.harness.control.socket import ControlError, NoEmulator, RemoteInputError
 from cartesim.harness.pytest_plugin.fixtures import InsertedCard
 from cartesim.harness.stack.slots import SwappableCard
 from cartesim.harness.tools.emulate import parse_state_files, run_emulation
@@ -111,7 +111,7 @@ def test_set_changes_what_the_card_answers() -> None:
     [
         ("cps-roulette", "sleepy", "set: sleepy: unknown state"),
         ("cps-roulette", "pin_code=8642", "set: pin_code: unknown counter"),
-        ("cps-roulette", "pin_tries_left=4", "set: pin_tries_left: 4 is above the card's maximum 3"),
+        ("cps-roulette", "pin_tries_left=4", "set: pin_tries_left: above the card's maximum 3"),
         ("cps-roulette", "unblock_uses_left=x", "set: unblock_uses_left: expected a whole number"),
         ("vitale-famille", "last-try", "set: last-try: this card has no code porteur"),
         (
@@ -205,7 +205,7 @@ def test_local_reset_and_save(local: LocalCardControl, tmp_path: Path) -> None:
     local.set(0, "blocked")
     assert local.reset(0).card.pin_tries_left == 3
     path = local.save_state(0, tmp_path / "s.json")
-    assert json.loads(path.read_text())["format"] == "cartesim-state/1"
+    assert json.loads(path.read_text())["format"] == card_state.FORMAT
 
 
 # --- a fake vpcd: what pcscd's driver does, enough to see cards come and go ----------------------
@@ -418,6 +418,75 @@ def test_bad_requests_are_answered_not_fatal(server: ControlServer, sock_path: P
     assert replies[8]["result"]["profile"] == "cps-roulette"
 
 
+def test_hostile_requests_are_input_errors(server: ControlServer, sock_path: Path) -> None:
+    """Each once gave "internal error": a digit that is not ASCII, a NUL in a path, a lone
+    surrogate, a 5,000-digit slot, nesting 20,000 deep."""
+    requests = {
+        "pin_tries_left=²": b'{"v": 1, "op": "set", "slot": 0, "settings": ["pin_tries_left=\\u00b2"]}',
+        "NUL in a path": b'{"v": 1, "op": "save-state", "slot": 0, "file": "/tmp/a\\u0000b.json"}',
+        "NUL in a profile": b'{"v": 1, "op": "swap", "slot": 0, "profile": "cps-roulette\\u0000"}',
+        "lone surrogate": b'{"v": 1, "op": "save-state", "slot": 0, "file": "/tmp/\\ud800.json"}',
+        "lone surrogate in a setting": b'{"v": 1, "op": "set", "slot": 0, "settings": ["\\udfff"]}',
+        "5,000-digit slot": b'{"v": 1, "op": "status", "slot": ' + b"9" * 5000 + b"}",
+        "nesting 20,000 deep": b"[" * 20_000 + b"]" * 20_000,
+        "NaN slot": b'{"v": 1, "op": "status", "slot": NaN}',
+        "a long setting": b'{"v": 1, "op": "set", "slot": 0, "settings": ["' + b"x" * 5000 + b'"]}',
+    }
+    replies = _raw(sock_path, *(line + b"\n" for line in requests.values()))
+    problems = dict(zip(requests, [(r.get("kind"), str(r.get("error"))) for r in replies], strict=True))
+    assert all(kind == "input" for kind, _ in problems.values()), problems
+    assert "expected a whole number" in problems["pin_tries_left=²"][1]
+    assert "control character" in problems["NUL in a path"][1]
+    assert "control character" in problems["NUL in a profile"][1]
+    assert "lone surrogate" in problems["lone surrogate"][1]
+    assert "a number longer than 9 digits" in problems["5,000-digit slot"][1]
+    assert "nested too deep" in problems["nesting 20,000 deep"][1]
+    assert "longer than 4096 characters" in problems["a long setting"][1]
+    assert _raw(sock_path, b'{"v": 1, "op": "status", "slot": 0}\n')[0]["ok"]  # still serving
+
+
+def test_set_never_echoes_a_value(
+    server: ControlServer, sock_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A value after '=', or a setting with digits, may be a code typed in the wrong place."""
+    caplog.set_level(logging.DEBUG)
+    api = CardControl(sock_path)
+    seen = []
+    for settings in (["pin_tries_left=73915284"], ["73915284"], ["pin_73915284=1"], ["blocked", "x73915284"]):
+        with pytest.raises(RemoteInputError) as e:
+            api.set(0, *settings)
+        seen.append(str(e.value))
+    r = run("card", "set", "0", "pin_tries_left=73915284", "--control", str(sock_path))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    for text in (*seen, r.stderr, r.stdout, caplog.text):
+        assert "73915284" not in text
+    assert seen[0] == "set: pin_tries_left: expected a whole number from 0 to 255"
+    assert seen[1].startswith("set: setting 1: unknown state")
+    assert seen[3].startswith("set: setting 2: unknown state")
+
+
+def test_connections_are_capped(server: ControlServer, sock_path: Path) -> None:
+    """1,000 idle connections once made 994 threads; now MAX_CLIENTS, the others refused at once."""
+    before = threading.active_count()
+    conns = []
+    try:
+        for _ in range(1000):
+            c = socket.socket(socket.AF_UNIX)
+            c.connect(str(sock_path))
+            conns.append(c)
+        assert threading.active_count() <= before + MAX_CLIENTS
+        refused = conns[-1].makefile("rb").readline()
+        assert json.loads(refused)["kind"] == "busy"
+        with pytest.raises(ControlError, match=f"serves {MAX_CLIENTS} control connections at most"):
+            CardControl(sock_path).status(0)
+    finally:
+        for c in conns:
+            c.close()
+    while threading.active_count() > before:  # the served clients see their end, and go
+        threading.Event().wait(0.01)
+    assert CardControl(sock_path).status(0).card.pin_tries_left == 3
+
+
 def test_too_long_a_line(server: ControlServer, sock_path: Path) -> None:
     [reply] = _raw(sock_path, b"x" * (control.MAX_LINE + 10) + b"\n")
     assert reply["error"] == "request: line too long"
@@ -542,6 +611,32 @@ def test_run_emulation_with_control(
     assert (state_dir / "slot1-vitale-expired-rights.json").exists()
     assert (state_dir / "slot1-vitale-famille.json").exists()
     assert any("control.sock" in line for line in said)
+
+
+def test_run_emulation_and_the_cli_share_the_card(
+    vpcds: tuple[FakeVpcd, FakeVpcd], tmp_path: Path, sock_path: Path
+) -> None:
+    """emulate --state once ignored what the CLI wrote to the same file, and its last save on
+    SIGTERM wrote 3 tries back over a card the CLI had blocked."""
+    state_dir = tmp_path / "cards"
+    state_dir.mkdir()
+    path = str(state_dir / "slot0-cps-roulette.json")
+    thread, stop, _ = _emulate(vpcds, ["cps-roulette"], state_dir=state_dir, control=sock_path)
+    try:
+        api = CardControl(sock_path)
+        for _ in range(3):
+            run("cps", "verify", "--state", path, stdin="0000\n")
+        assert api.status(0).card.blocked  # emulate's card is the file's
+        api.set(0, "last-try")  # emulate writes: the CLI sees it
+        r = run("cps", "status", "--state", path, "--json")
+        assert json.loads(r.stdout)["pin_tries_left"] == 1
+        r = run("cps", "verify", "--state", path, stdin="0000\n")
+        assert r.stderr.strip() == "Carte bloquée"
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
+    assert json.loads(Path(path).read_text())["pin"]["tries_left"] == 0  # never 3 written back
 
 
 def test_run_emulation_bad_control(tmp_path: Path) -> None:

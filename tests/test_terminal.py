@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
 import pexpect
 
-from tests.helpers import CLI
-
-TIMEOUT = 20
-
-
-def spawn(*args: str) -> pexpect.spawn:
-    """The CLI on a pseudo-terminal; ``child.logfile_read`` keeps everything the screen showed."""
-    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "TERM": "dumb"}
-    child = pexpect.spawn(CLI[0], [*CLI[1:], *args], env=env, encoding="utf-8", timeout=TIMEOUT)
-    child.logfile_read = io.StringIO()
-    return child
-
-
-def screen(child: pexpect.spawn) -> str:
-    log = child.logfile_read
-    assert isinstance(log, io.StringIO)
-    return log.getvalue()
+from tests.helpers import screen, spawn
 
 
 def test_unblock_at_a_terminal(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from cartesim.emulator.profile import CpsProfile, VitaleProfile, load_profile
 
 def build_card(profile: CpsProfile | VitaleProfile) -> CardOS:
     card = build_cps(profile) if isinstance(profile, CpsProfile) else build_vitale(profile)
+    card_state.register(card, card_state.identity(profile))  # what its state files must name
     if profile.faults:
         card.faults = FaultPlan(
             Fault(
@@ -34,7 +35,8 @@ def build_card(profile: CpsProfile | VitaleProfile) -> CardOS:
 
 
 def load_card(profile: str | Path, state: Path | None = None, kind: CardKind | None = None) -> CardOS:
-    """The card of a profile (a path or a sample name), bound to its state file if given.
+    """The card of a profile (a path or a sample name), bound to its state file if given (use
+    the card in ``emulator.state.session(card)``: see there).
 
     ``kind``: the card must be of this kind (InputError otherwise)."""
     path = resolve_profile(profile)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from collections.abc import Callable
+from typing import Any, TextIO, cast
 
 import click
 
@@ -11,6 +14,7 @@ from cartesim.core.errors import (
     BadInput,
     CardDataError,
     CardError,
+    InputError,
     LastTryNotConfirmed,
     TransportError,
 )
@@ -21,7 +25,7 @@ from cartesim.harness.cli.pcsc import emulate_cmd, readers_cmd
 from cartesim.harness.cli.profile import profile_group
 from cartesim.harness.cli.replay import replay_cmd
 from cartesim.harness.cli.scenario import scenario
-from cartesim.harness.cli.tools import bench_cmd, crash_test_cmd, demo_cmd, fuzz_cmd
+from cartesim.harness.cli.tools import bench_cmd, crash_test_cmd, demo_cmd, fuzz_cmd, race_cmd
 from cartesim.harness.cli.vitale import vitale
 
 
@@ -50,6 +54,7 @@ for command in (
     bench_cmd,
     fuzz_cmd,
     crash_test_cmd,
+    race_cmd,
     profile_group,
     card,
     replay_cmd,
@@ -59,10 +64,66 @@ for command in (
 
 
 # --- entry point -------------------------------------------------------------------------------
+def _fill_closed_std_fds() -> None:
+    """A standard descriptor closed at start (``<&-``, ``>&-``) is opened on /dev/null: else the
+    next file opened (a state file, its lock) would take its number, and a write meant for stdout
+    would land in it. Python has already set ``sys.stdin`` to None then: prompts say so."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)  # the lowest free number: this one
+
+
+class _GuardedStdout:
+    """``sys.stdout`` while the CLI runs: a write that fails (a full disk, ``>/dev/full``, a
+    closed pipe) raises an InputError, and so does every later one (click probes the stream and
+    swallows the first error). fd 1 is then pointed at /dev/null, so the interpreter's own flush
+    at exit has nothing left to fail on."""
+
+    def __init__(self, real: TextIO) -> None:
+        self._real = real
+        self._failed: InputError | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)  # encoding, errors, isatty...: click asks for them
+
+    def _guard(self, call: Callable[..., Any], *args: Any) -> Any:
+        if self._failed is not None:
+            raise self._failed
+        try:
+            return call(*args)
+        except OSError as e:
+            self._failed = InputError("standard output", "", e.strerror or str(e))
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.close(devnull)
+            raise self._failed from None
+
+    def write(self, text: str) -> int:
+        return int(self._guard(self._real.write, text))
+
+    def flush(self) -> None:
+        self._guard(self._real.flush)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; map every expected failure to one line on stderr and its exit code."""
+    _fill_closed_std_fds()
+    real: TextIO | None = sys.stdout
+    if real is sys.__stdout__ and real is not None:  # not when a test captures the output
+        sys.stdout = cast(TextIO, _GuardedStdout(real))
+    try:
+        return _run(argv)
+    finally:
+        sys.stdout = real
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         code = cli.main(args=argv, prog_name="cartesim", standalone_mode=False)
+        if sys.stdout is not None:
+            sys.stdout.flush()  # inside: a stdout that cannot be written is one line too
     except click.exceptions.Exit as e:
         return e.exit_code
     except click.ClickException as e:

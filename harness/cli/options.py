@@ -13,10 +13,10 @@ import click
 
 from cartesim.core.atr import CardKind
 from cartesim.core.cps import ConfirmLastTry
-from cartesim.core.errors import InputError
-from cartesim.core.trace import JsonlTracer
+from cartesim.core.trace import trace_file
 from cartesim.core.transport import Transport
 from cartesim.core.transport.direct import DirectTransport
+from cartesim.emulator import state as card_state
 from cartesim.emulator.cards import load_card
 from cartesim.harness.cli import prompts
 
@@ -39,9 +39,20 @@ class CardTarget:
     def in_reader(self) -> bool:
         return self.pcsc or self.reader is not None
 
+    def check(self) -> None:
+        """Refuse a bad profile or state file before any code is asked for: the card is loaded
+        (in a session, lock released at once) and dropped; the command loads it again."""
+        if not self.in_reader:
+            load_card(self.profile, self.state, self.kind)
+
     @contextmanager
     def open(self) -> Iterator[Transport]:
-        """The in-process card of ``profile``, or (``--pcsc``, ``--reader``) a card in a reader."""
+        """The in-process card of ``profile``, or (``--pcsc``, ``--reader``) a card in a reader.
+
+        In-process, the whole command is one session of the card (emulator.state): its state
+        file locked and re-read, so the command acts on the card as it is now, and no other
+        process acts on it until the command is done. Never ask for anything inside: a process
+        waiting at a prompt must hold no lock and no copy of the state."""
         with ExitStack() as stack:
             transport: Transport
             if self.in_reader:
@@ -49,14 +60,12 @@ class CardTarget:
 
                 transport = open_reader(self.reader, self.kind)
             else:
-                transport = DirectTransport(load_card(self.profile, self.state, self.kind))
+                card = load_card(self.profile, self.state, self.kind)
+                stack.enter_context(card_state.session(card))
+                transport = DirectTransport(card)
             stack.callback(transport.close)
             if self.trace is not None:
-                try:
-                    stream = stack.enter_context(open(self.trace, "a", encoding="utf-8"))
-                except OSError as e:
-                    raise InputError(str(self.trace), "", e.strerror or str(e)) from None
-                transport.tracers.append(JsonlTracer(stream))
+                transport.tracers.append(stack.enter_context(trace_file(self.trace)))
             yield transport
 
     def confirmer(self) -> ConfirmLastTry:

@@ -20,9 +20,15 @@ ENV_NEW_PIN = "CARTESIM_NEW_PIN"
 def ask(prompt: str, env: str | None) -> str:
     if env and env in os.environ:
         return os.environ[env].strip()
-    if sys.stdin.isatty():
-        return getpass.getpass(f"{prompt} : ").strip()
-    line = sys.stdin.readline()
+    if sys.stdin is None:  # closed when cartesim started (<&-)
+        raise BadCode(f"{prompt} : entrée standard fermée (une ligne par code, ou {env})")
+    try:
+        if sys.stdin.isatty():
+            return getpass.getpass(f"{prompt} : ").strip()
+        line = sys.stdin.readline()
+    except (OSError, UnicodeDecodeError) as e:
+        problem = e.strerror if isinstance(e, OSError) else "pas du texte UTF-8"
+        raise BadCode(f"{prompt} : entrée standard illisible ({problem})") from None
     if not line:
         raise BadCode(f"{prompt} : rien sur l'entrée standard (une ligne par code, ou {env})")
     return line.strip()
@@ -49,7 +55,7 @@ def progress(message: str) -> None:
 
 def confirm_last_try(kind: CodeKind) -> bool:
     """Asked when one try is left on a card in a reader; only a terminal can say yes."""
-    if not sys.stdin.isatty():
+    if sys.stdin is None or not sys.stdin.isatty():
         return False
     print(
         f"Attention : il ne reste qu'une tentative pour le {kind.value}. Un code erroné bloquerait la carte.",

@@ -1,4 +1,4 @@
-"""`cartesim demo | bench | fuzz | crash-test`: the main job, and the figures of speed and safety."""
+"""`cartesim demo | bench | fuzz | crash-test | race`: the main job, and the figures of speed and safety."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 
 import click
 
+from cartesim.core.errors import InputError
 from cartesim.harness.cli import ExitCode
 from cartesim.harness.cli.options import json_option
 
@@ -27,10 +28,15 @@ def demo_cmd(transport: str) -> None:
 
 @click.command("bench")
 @json_option
-@click.option("--seconds", default=2.0, show_default=True, help="Duration of each throughput run.")
+@click.option(
+    "--seconds", default=2.0, show_default=True, help="Duration of each throughput run (0.1 to 600)."
+)
 def bench_cmd(as_json: bool, seconds: float) -> None:
     """Measure throughput and latency: in-process, through pcscd, against the stack's floor."""
     from dataclasses import asdict
+
+    if not 0.1 <= seconds <= 600:  # also refuses nan
+        raise InputError("--seconds", "", "expected a duration from 0.1 to 600 seconds")
 
     from cartesim.harness.tools import bench
 
@@ -67,4 +73,38 @@ def crash_test_cmd(kills: int, seed: int) -> None:
     result = crashtest.run(kills, seed, say=lambda m: click.echo(m, err=True))
     click.echo(crashtest.summary(result))
     if result.violations:
+        raise SystemExit(ExitCode.REFUSED)
+
+
+@click.command("race")
+@click.option("--rounds", default=200, show_default=True, help="Rounds of each scenario (1 to 100,000).")
+@click.option("--processes", default=5, show_default=True, help="Processes racing in each round (2 to 7).")
+@click.option(
+    "--seed", default=0, show_default=True, help="Seed of the mixed rounds (runs are reproducible)."
+)
+@click.option(
+    "--scenario",
+    "scenarios",
+    multiple=True,
+    help="Only these scenarios (wrong-pins, wrong-unblocks, right-against-wrong, emulate-against-cli, "
+    "mixed); repeatable. Default: all.",
+)
+def race_cmd(rounds: int, processes: int, seed: int, scenarios: tuple[str, ...]) -> None:
+    """Race real `cartesim cps` processes on one state file (and emulate's served card); check
+    every round against every serial order of its commands. Prints the rounds raced and the
+    extra tries granted (0 expected); exit 1 if any round has an outcome no serial order gives."""
+    from cartesim.harness.tools import race
+
+    if not 1 <= rounds <= 100_000:
+        raise InputError("--rounds", "", "expected 1 to 100,000")
+    if not 2 <= processes <= 7:
+        raise InputError("--processes", "", "expected 2 to 7 (every order of them is checked)")
+    unknown = sorted(set(scenarios) - set(race.SCENARIOS))
+    if unknown:
+        raise InputError("--scenario", unknown[0], f"unknown (scenarios: {', '.join(race.SCENARIOS)})")
+    result = race.run(
+        rounds, processes, seed, scenarios or tuple(race.SCENARIOS), say=lambda m: click.echo(m, err=True)
+    )
+    click.echo(race.summary(result, processes))
+    if result.not_serial:
         raise SystemExit(ExitCode.REFUSED)

@@ -23,12 +23,12 @@ from typing import Any, Protocol
 
 from cartesim.core.atr import CardKind
 from cartesim.core.errors import InputError, TransportError
+from cartesim.emulator import state as card_state
 from cartesim.emulator.cardos import CardOS
 from cartesim.emulator.cards import load_card
 from cartesim.harness.control.settings import (
     CardStatus,
     card_status,
-    persist,
     reset_card,
     save_card_state,
     set_card,
@@ -199,7 +199,7 @@ class LocalCardControl:
                 old, s.holder.card = s.holder.card, new
                 new.reset()
             if new is not old:
-                persist(old)  # its state file, if any, holds the card as it left the slot
+                card_state.flush(old)  # its state file exists, even if the card was never used
                 s.drawer[s.profile] = old
             s.profile = name
             self._put_in(s)
@@ -219,7 +219,7 @@ class LocalCardControl:
             s = self._slot(slot)
             with s.holder.lock:
                 set_card(s.holder.card, settings)
-            log.info("slot %d: set %s", slot, " ".join(settings))
+            log.info("slot %d: %d setting(s) applied", slot, len(settings))  # values never logged
             return self._status(slot)
 
     def save_state(self, slot: int, path: str | Path) -> Path:

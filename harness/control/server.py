@@ -20,7 +20,19 @@ from cartesim.harness.control.socket import MAX_LINE, OPS, PROTOCOL_VERSION, mak
 log = logging.getLogger(__name__)
 
 IDLE_TIMEOUT = 60.0  # a client that says nothing for this long is dropped
+# Connections served at once (one thread each); more are refused at once, with a reason. `card`
+# makes one connection per command: a handful at most in real use.
+MAX_CLIENTS = 16
+MAX_TEXT = 4096  # a path, a profile name or a setting
+MAX_SETTINGS = 32
+_MAX_DIGITS = 9  # no number in a request is longer (a slot is 0 or 1)
 _SUN_PATH_MAX = 107  # struct sockaddr_un.sun_path holds 108 bytes with the final NUL
+_BUSY = {
+    "ok": False,
+    "kind": "busy",
+    "error": f"cartesim emulate serves {MAX_CLIENTS} control connections at most: "
+    "this one is refused, try again when one closes",
+}
 
 
 def _arg(request: dict[str, Any], key: str, kind: type) -> Any:
@@ -28,6 +40,32 @@ def _arg(request: dict[str, Any], key: str, kind: type) -> Any:
     if not isinstance(value, kind) or isinstance(value, bool):
         raise InputError("request", key, f"missing or not a {kind.__name__}")
     return value
+
+
+def _text(value: object, key: str) -> str:
+    """A string a request may carry: bounded, valid UTF-8, no control character (NUL included).
+    Paths and names reach the file system and the log: anything else is refused here."""
+    if not isinstance(value, str):
+        raise InputError("request", key, "missing or not a string")
+    if len(value) > MAX_TEXT:
+        raise InputError("request", key, f"longer than {MAX_TEXT} characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError("request", key, "not valid text (a lone surrogate)") from None
+    if any(ch < " " or ch == "\x7f" for ch in value):
+        raise InputError("request", key, "holds a control character (NUL included)")
+    return value
+
+
+def _short_int(text: str) -> int:
+    if len(text.lstrip("-")) > _MAX_DIGITS:
+        raise ValueError(f"a number longer than {_MAX_DIGITS} digits")
+    return int(text)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
 
 
 def _dispatch(control: LocalCardControl, request: object) -> Any:
@@ -50,13 +88,13 @@ def _dispatch(control: LocalCardControl, request: object) -> Any:
     if op == "reset":
         return control.reset(slot).to_dict()
     if op == "swap":
-        return control.swap(slot, _arg(request, "profile", str)).to_dict()
+        return control.swap(slot, _text(request.get("profile"), "profile")).to_dict()
     if op == "set":
         settings = _arg(request, "settings", list)
-        if not all(isinstance(x, str) for x in settings):
-            raise InputError("request", "settings", "not a list of strings")
-        return control.set(slot, *settings).to_dict()
-    path = Path(_arg(request, "file", str))
+        if len(settings) > MAX_SETTINGS:
+            raise InputError("request", "settings", f"more than {MAX_SETTINGS}")
+        return control.set(slot, *(_text(x, "settings") for x in settings)).to_dict()
+    path = Path(_text(request.get("file"), "file"))
     if not path.is_absolute():  # the emulator's working folder is not the client's
         raise InputError(str(path), "", "an absolute path is needed")
     return {"file": str(control.save_state(slot, path))}
@@ -65,9 +103,15 @@ def _dispatch(control: LocalCardControl, request: object) -> Any:
 def handle(control: LocalCardControl, line: bytes) -> dict[str, Any]:
     """One request line, one reply; never raises."""
     try:
-        result = _dispatch(control, json.loads(line))
+        request = json.loads(line, parse_int=_short_int, parse_constant=_no_constant)
     except (UnicodeDecodeError, json.JSONDecodeError):
         return {"ok": False, "kind": "input", "error": "request: not a JSON line"}
+    except ValueError as e:  # from _short_int / _no_constant
+        return {"ok": False, "kind": "input", "error": f"request: {e}"}
+    except RecursionError:
+        return {"ok": False, "kind": "input", "error": "request: nested too deep"}
+    try:
+        result = _dispatch(control, request)
     except InputError as e:
         return {"ok": False, "kind": "input", "error": str(e)}
     except Exception:
@@ -87,10 +131,12 @@ def _peer_uid(conn: socket.socket) -> int | None:
 
 
 class ControlServer:
-    """Serves ``control`` on a Unix socket: one thread accepting, one thread per client."""
+    """Serves ``control`` on a Unix socket: one thread accepting, one thread per client, at most
+    ``MAX_CLIENTS`` clients at once."""
 
     def __init__(self, control: LocalCardControl, path: Path) -> None:
         self.control, self.path = control, path
+        self._clients = threading.BoundedSemaphore(MAX_CLIENTS)
         self._sock: socket.socket | None = None
         self._ino: int | None = None
         self._thread: threading.Thread | None = None
@@ -159,11 +205,22 @@ class ControlServer:
                 conn, _ = self._sock.accept()
             except OSError:
                 return
+            if not self._clients.acquire(blocking=False):
+                with conn, contextlib.suppress(OSError):
+                    conn.settimeout(1.0)
+                    conn.sendall(json.dumps(_BUSY).encode() + b"\n")
+                continue
             threading.Thread(
                 target=self._client, args=(conn,), name="cartesim-control-client", daemon=True
             ).start()
 
     def _client(self, conn: socket.socket) -> None:
+        try:
+            self._serve(conn)
+        finally:
+            self._clients.release()
+
+    def _serve(self, conn: socket.socket) -> None:
         with conn, contextlib.suppress(OSError):
             uid = _peer_uid(conn)
             if uid is not None and uid not in (os.geteuid(), 0):

@@ -41,6 +41,11 @@ class CardStatus:
 
 
 def card_status(card: CardOS) -> CardStatus:
+    with card_state.session(card):  # the counters as the state file has them now
+        return _status(card)
+
+
+def _status(card: CardOS) -> CardStatus:
     pin, unblock = card.pin, card.unblock
     blocked = pin is not None and pin.blocked
     return CardStatus(
@@ -61,8 +66,17 @@ def card_status(card: CardOS) -> CardStatus:
 
 
 def persist(card: CardOS) -> None:
+    """Write the card's state, if bound to a file; call it in the card's session."""
     if card.on_persist is not None:
         card.on_persist()
+
+
+def _shown(word: str, where: str) -> str:
+    """How an error names a setting: itself if it is a word (a typo of a state's name), else by
+    its position: a setting with a digit may be a code typed in the wrong place, never echoed."""
+    if 0 < len(word) <= 32 and all(c.isascii() and (c.isalpha() or c in "-_") for c in word):
+        return word
+    return where
 
 
 @dataclass
@@ -101,7 +115,7 @@ class _Plan:
         if self.uses == 0:
             self.uses = self.uses_max
 
-    def named(self, name: str) -> None:
+    def named(self, name: str, where: str) -> None:
         if name == "fresh":
             if self.pin is not None:
                 self.pin = self.pin_max
@@ -124,22 +138,25 @@ class _Plan:
             self.pin, self.tries = 0, 0
         else:
             raise InputError(
-                "set", name, f"unknown state (states: {', '.join(STATES)}; or {'=N, '.join(COUNTERS)}=N)"
+                "set",
+                _shown(name, where),
+                f"unknown state (states: {', '.join(STATES)}; or {'=N, '.join(COUNTERS)}=N)",
             )
 
-    def counter(self, setting: str) -> None:
+    def counter(self, setting: str, where: str) -> None:
         key, _, raw = setting.partition("=")
         key = key.strip().replace("-", "_")
         if key not in COUNTERS:
-            # Only the key is echoed: whatever follows '=' might be a code typed by mistake.
-            raise InputError("set", key, f"unknown counter (counters: {', '.join(COUNTERS)})")
+            raise InputError("set", _shown(key, where), f"unknown counter (counters: {', '.join(COUNTERS)})")
+        # From here on the key is a known name; the value after '=' is never echoed.
         self._need(key, pin=key.startswith("pin"), unblock=key.startswith("unblock"))
-        if not raw.strip().isdigit():
-            raise InputError("set", key, "expected a whole number")
+        raw = raw.strip()
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 3):
+            raise InputError("set", key, "expected a whole number from 0 to 255")
         value = int(raw)
         top = {"pin_tries_left": self.pin_max, "unblock_tries_left": self.tries_max}.get(key, self.uses_max)
         if value > top:
-            raise InputError("set", key, f"{value} is above the card's maximum {top}")
+            raise InputError("set", key, f"above the card's maximum {top}")
         if key == "pin_tries_left":
             self.pin = value
         elif key == "unblock_tries_left":
@@ -156,33 +173,37 @@ def set_card(card: CardOS, settings: Sequence[str]) -> CardStatus:
     """
     if not settings:
         raise InputError("set", "", f"nothing to set (states: {', '.join(STATES)})")
-    plan = _Plan.of(card)
-    for setting in settings:
-        if "=" in setting:
-            plan.counter(setting)
-        else:
-            plan.named(setting.strip())
-    if card.pin is not None and plan.pin is not None:
-        card.pin.tries_left, card.pin.verified = plan.pin, False
-    if card.unblock is not None and plan.tries is not None and plan.uses is not None:
-        card.unblock.tries_left, card.unblock.uses_left = plan.tries, plan.uses
-    persist(card)
-    return card_status(card)
+    with card_state.session(card):  # planned on the card as it is now, written before release
+        plan = _Plan.of(card)
+        for n, setting in enumerate(settings, 1):
+            where = f"setting {n}"  # by position: the setting itself may hold a code
+            if "=" in setting:
+                plan.counter(setting, where)
+            else:
+                plan.named(setting.strip(), where)
+        if card.pin is not None and plan.pin is not None:
+            card.pin.tries_left, card.pin.verified = plan.pin, False
+        if card.unblock is not None and plan.tries is not None and plan.uses is not None:
+            card.unblock.tries_left, card.unblock.uses_left = plan.tries, plan.uses
+        persist(card)
+        return _status(card)
 
 
 def reset_card(card: CardOS, profile: str | Path) -> CardStatus:
     """Put the card back as its profile issued it: codes and counters; the state file follows."""
     issued = load_card(profile)  # no state file: the profile alone
-    if issued.atr != card.atr or (issued.pin is None) != (card.pin is None):
+    if card_state.identity_of(issued) != card_state.identity_of(card):
         raise InputError(str(profile), "", "this profile is not the one of this card")
-    if card.pin is not None and issued.pin is not None:
-        card.pin.code, card.pin.tries_left = issued.pin.code, issued.pin.tries_left
-        card.pin.verified = False
-    if card.unblock is not None and issued.unblock is not None:
-        card.unblock.code = issued.unblock.code
-        card.unblock.tries_left, card.unblock.uses_left = issued.unblock.tries_left, issued.unblock.uses_left
-    persist(card)
-    return card_status(card)
+    with card_state.session(card):
+        if card.pin is not None and issued.pin is not None:
+            card.pin.code, card.pin.tries_left = issued.pin.code, issued.pin.tries_left
+            card.pin.verified = False
+        if card.unblock is not None and issued.unblock is not None:
+            card.unblock.code = issued.unblock.code
+            card.unblock.tries_left = issued.unblock.tries_left
+            card.unblock.uses_left = issued.unblock.uses_left
+        persist(card)
+        return _status(card)
 
 
 def save_card_state(card: CardOS, path: Path) -> Path:
@@ -190,8 +211,6 @@ def save_card_state(card: CardOS, path: Path) -> Path:
     ``--state`` and ``replay --state`` load it."""
     if not path.parent.is_dir():
         raise InputError(str(path), "", "its folder does not exist")
-    try:
+    with card_state.session(card):  # the card as its own state file has it now
         card_state.save(card, path)
-    except OSError as e:
-        raise InputError(str(path), "", e.strerror or str(e)) from None
     return path

@@ -26,14 +26,13 @@ from cartesim.core.errors import (
     CardRemoved,
     CartesimError,
     CodeKind,
-    InputError,
     LinkDropped,
     NoCard,
     TransportError,
     WrongCode,
 )
 from cartesim.core.sw import SW
-from cartesim.core.trace import Exchange, JsonlTracer, ListTracer, Tracer
+from cartesim.core.trace import Exchange, ListTracer, Tracer, trace_file
 from cartesim.core.vitale import VitaleCard
 from cartesim.harness.scenario import fields as scenario_fields
 from cartesim.harness.scenario.load import PlannedStep, Scenario, load_scenario
@@ -331,11 +330,7 @@ def _trace_file(path: Path | None) -> Iterator[list[Tracer]]:
     with ExitStack() as stack:
         tracers: list[Tracer] = []
         if path is not None:
-            try:
-                stream = stack.enter_context(open(path, "a", encoding="utf-8"))
-            except OSError as e:
-                raise InputError(str(path), "", e.strerror or str(e)) from None
-            tracers.append(JsonlTracer(stream))
+            tracers.append(stack.enter_context(trace_file(path)))
         yield tracers
 
 

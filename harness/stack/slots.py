@@ -23,6 +23,7 @@ from cartesim.core.apdu import ApduCard
 from cartesim.core.errors import CardRemoved, LinkDropped, NoService
 from cartesim.core.transport import Transport
 from cartesim.core.transport.direct import DirectTransport
+from cartesim.emulator import state as card_state
 from cartesim.emulator.faults import CardPulled
 
 if TYPE_CHECKING:  # pyscard is needed only for vpcd slots
@@ -53,7 +54,9 @@ class SwappableCard(Generic[C]):
 
     def process(self, raw: bytes) -> bytes:
         with self.lock:
-            return self.card.process(raw)
+            # A card bound to a state file answers each APDU in a session of its own: locked,
+            # fresh from the file (other processes may use it between two APDUs).
+            return card_state.serve(self.card, raw)
 
     def reset(self) -> None:
         with self.lock:

@@ -1,6 +1,9 @@
 """`cartesim emulate`: emulated cards in the vpcd slots until SIGINT/SIGTERM, state kept.
 
-While it runs, ``cartesim card …`` drives the cards through the control socket (harness/control.py).
+While it runs, ``cartesim card …`` drives the cards through the control socket (harness/control/).
+With ``--state DIR``, each APDU and each control operation is one session of the card's state
+file (emulator.state): the file locked and re-read first. The CLI may use the same file meanwhile
+(``cartesim cps verify --state DIR/slot0-cps-roulette.json``): both see one card.
 """
 
 from __future__ import annotations
@@ -42,14 +45,6 @@ def parse_state_files(values: Sequence[str], slots: int) -> dict[int, Path]:
             raise InputError("--state-file", value, f"no slot {slot} (slots 0 to {slots - 1})")
         out[int(slot)] = Path(file)
     return out
-
-
-def _load_saved(card: CardOS, path: Path) -> None:
-    # The saved file is read, never written: the reproduction stays as it was saved.
-    if not card_state.load(card, path):
-        raise InputError(str(path), "", "no such file")
-    if card.on_persist is not None:
-        card.on_persist()  # the --state folder's file starts from it too
 
 
 def _start_control(
@@ -95,7 +90,8 @@ def run_emulation(
     for slot, path in (state_files or {}).items():
         if not 0 <= slot < len(cards):
             raise InputError(str(path), "--state-file", f"no slot {slot} (slots 0 to {len(cards) - 1})")
-        _load_saved(cards[slot], path)
+        # The saved file is read, never written: the reproduction stays as it was saved.
+        card_state.adopt(cards[slot], path)  # the --state folder's file starts from it too
     holders = [SwappableCard(card) for card in cards]
     served = [VpcdCard(holder, host, port + slot) for slot, holder in enumerate(holders)]
     local = LocalCardControl(
@@ -131,6 +127,10 @@ def run_emulation(
         for v in served:
             v.stop()
         if state_dir is not None:
-            for slot, s in enumerate(local.slots):  # the card now in each slot, swapped or not
-                card_state.save(s.holder.card, state_file(state_dir, slot, s.profile))
+            # Every change was written as it happened, in its session; the last save only writes
+            # a card whose file is missing. It never writes older counters over what the CLI (or
+            # anything else) wrote to the file meanwhile: the file is the card.
+            for s in local.slots:
+                for card in (s.holder.card, *s.drawer.values()):
+                    card_state.flush(card)
         say("Émulation arrêtée" + (f", état enregistré dans {state_dir}" if state_dir else ""))

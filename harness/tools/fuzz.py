@@ -20,7 +20,8 @@ from cartesim.emulator.catalog import resolve_profile
 from cartesim.emulator.profile import CpsProfile, VitaleProfile, load_profile
 
 MODELS = ("cps-roulette", "cps-blocked", "vitale-famille")
-_KNOWN = {int(s) for s in SW} - {int(SW.NO_PRECISE_DIAGNOSIS)}
+# 6581 comes from a state file that cannot be written, never from the card OS itself.
+_KNOWN = {int(s) for s in SW} - {int(SW.NO_PRECISE_DIAGNOSIS), int(SW.MEMORY_FAILURE)}
 _INS = [
     A.INS_SELECT,
     A.INS_READ_BINARY,

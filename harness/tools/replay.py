@@ -27,7 +27,11 @@ from cartesim.core.trace import CardEvent
 from cartesim.emulator import state as card_state
 from cartesim.emulator.cardos import CardOS
 from cartesim.emulator.cards import load_card
+from cartesim.emulator.files import read_file
 
+# About 60,000 exchanges, replayed in a few seconds; a trace is read whole before any is replayed.
+MAX_TRACE_BYTES = 8 << 20
+_MAX_DIGITS = 20  # a time in µs since 1970 has 16 digits: no number in a trace is longer
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2})+")
 _MASKED = re.compile(r"([0-9A-Fa-f]{10})((?:\*\*)+)")
 # Digits for the codes replay chooses: any valid code works, the card compares nothing else.
@@ -57,14 +61,28 @@ class RecordedEvent:
     event: CardEvent
 
 
+def _short_int(text: str) -> int:
+    if len(text.lstrip("-")) > _MAX_DIGITS:
+        raise ValueError(f"a number longer than {_MAX_DIGITS} digits")
+    return int(text)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
 def _entry(raw: str, source: str, line: int) -> Recorded | RecordedEvent:
     def bad(problem: str) -> InputError:
         return InputError(source, f"line {line}", problem)
 
     try:
-        obj = json.loads(raw)
+        obj = json.loads(raw, parse_int=_short_int, parse_constant=_no_constant)
     except json.JSONDecodeError as e:
         raise bad(f"not JSON ({e.msg})") from None
+    except ValueError as e:  # from _short_int / _no_constant
+        raise bad(str(e)) from None
+    except RecursionError:
+        raise bad("nested too deep") from None
     if not isinstance(obj, dict):
         raise bad("not a JSON object")
     if "event" in obj:
@@ -89,9 +107,9 @@ def _entry(raw: str, source: str, line: int) -> Recorded | RecordedEvent:
     if not _HEX.fullmatch(response):
         raise bad("'response': not hex with a status word")
     when, took = obj.get("time"), obj.get("duration_us", 0)
-    if when is not None and not isinstance(when, int | float):
+    if when is not None and (isinstance(when, bool) or not isinstance(when, int | float)):
         raise bad("'time': not a number")
-    if not isinstance(took, int):
+    if isinstance(took, bool) or not isinstance(took, int):
         raise bad("'duration_us': not a whole number")
     return Recorded(line, command.upper(), response.upper(), None if when is None else float(when), took)
 
@@ -100,9 +118,9 @@ def load_trace(path: Path) -> list[Recorded | RecordedEvent]:
     """The exchanges of a trace file; InputError naming the file, the line and the problem."""
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise InputError(source, "", e.strerror or str(e)) from None
+        text = read_file(path, MAX_TRACE_BYTES).decode("utf-8")
+    except FileNotFoundError as e:
+        raise InputError(source, "", e.strerror or "no such file") from None
     except UnicodeDecodeError:
         raise InputError(source, "", "not UTF-8 text") from None
     entries = [_entry(raw, source, n) for n, raw in enumerate(text.splitlines(), 1) if raw.strip()]

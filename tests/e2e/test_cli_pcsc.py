@@ -65,10 +65,8 @@ def test_readers_json(emulate: subprocess.Popen[str]) -> None:
 
 def test_emulate_restarts_with_saved_state(pcscd_free_slots: CardSession, tmp_path: Path) -> None:
     state = tmp_path / "slot0-cps-roulette.json"
-    state.write_text(
-        '{"format": "cartesim-state/1", "atr": "3BAC00402A001225006480000310009000",'
-        ' "pin": {"code": "1234", "tries_left": 1}, "unblock": {"tries_left": 10, "uses_left": 10}}'
-    )
+    for _ in range(2):  # the CLI's in-process card and emulate's card are one card: its file
+        run("cps", "verify", "--state", str(state), stdin="0000\n")
     proc = subprocess.Popen([*CLI, "emulate", "cps-roulette", "--state", str(tmp_path)], text=True)
     try:
         wait_for({CPS_READER: "cps"})
@@ -77,6 +75,23 @@ def test_emulate_restarts_with_saved_state(pcscd_free_slots: CardSession, tmp_pa
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(10) == 0
+
+
+def test_emulate_and_the_cli_share_the_card(emulate: subprocess.Popen[str], tmp_path: Path) -> None:
+    """The CLI blocks the card through its state file while emulate serves it: the reader sees it
+    blocked at once, and emulate's last save on SIGTERM keeps it blocked (it once wrote 3 back)."""
+    state = tmp_path / "slot0-cps-roulette.json"
+    r = run("cps", "verify", "--pcsc", stdin="0000\n")  # through the reader: emulate writes the file
+    assert (r.returncode, r.stderr.strip()) == (1, "Code porteur erroné (reste 2 tentative(s))")
+    messages = [run("cps", "verify", "--state", str(state), stdin="0000\n").stderr.strip() for _ in range(2)]
+    assert messages == ["Code porteur erroné (reste 1 tentative(s))", "Carte bloquée"]
+    r = run("cps", "status", "--pcsc", "--json")
+    assert json.loads(r.stdout)["blocked"] is True
+    r = run("cps", "verify", "--pcsc", "--confirm-last-try", stdin="1234\n")
+    assert (r.returncode, r.stderr.strip()) == (1, "Carte bloquée")
+    emulate.send_signal(signal.SIGTERM)
+    assert emulate.wait(10) == 0
+    assert json.loads(state.read_text())["pin"]["tries_left"] == 0
 
 
 def test_demo_through_pcscd(pcscd_free_slots: CardSession) -> None:

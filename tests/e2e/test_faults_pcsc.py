@@ -33,13 +33,15 @@ def _status() -> dict[str, Any]:
 
 
 def test_removed_mid_unblock_then_back(pcscd_free_slots: CardSession, tmp_path: Path) -> None:
-    # APDU 1: the CLI's tries-left query, 2: the last-try guard's, 3: RESET RETRY COUNTER
+    # The card's APDU 1: the CLI's tries-left query for the prompt (its own connection, closed
+    # before the codes are asked); 2: the last-try guard's; 3: RESET RETRY COUNTER, the second
+    # APDU of the unblock's connection.
     profile = faulty(tmp_path, "cps-blocked", {"apdu": 3, "remove": True, "reinsert_after_ms": 800})
     with emulating(profile):
         r = run("cps", "unblock", "--pcsc", stdin="12345678\n4321\n4321\n")
         assert r.returncode == 3, r.stderr
         assert (
-            r.stderr.strip().splitlines()[-1] == "cartesim: Carte retirée (déblocage, APDU n°3 : 00 2C 00 01)"
+            r.stderr.strip().splitlines()[-1] == "cartesim: Carte retirée (déblocage, APDU n°2 : 00 2C 00 01)"
         )
         status = _status()  # untouched: still blocked, no use counted
         assert (status["pin_tries_left"], status["unblock_uses_left"], status["unblock_tries_left"]) == (
