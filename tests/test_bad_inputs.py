@@ -58,14 +58,14 @@ PROFILES: list[tuple[str, Path, str, str, str]] = [
         VITALE,
         "fin_validite: 2030-12-31",
         "fin_validite: 2025-02-30",
-        "line 15: invalid YAML: not a valid date (day is out of range for month)",
+        "assure.fin_validite: Input should be a valid date or datetime, day value is outside expected range",
     ),
     (
         "month 13",
         VITALE,
         "{debut: 2026-01-01,",
         "{debut: 2026-13-01,",
-        "not a valid date (month must be in 1..12)",
+        "droits_amo[0].debut: Input should be a valid date or datetime, month value is outside expected range",
     ),
     (
         "nesting, block style",
