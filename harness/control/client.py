@@ -56,6 +56,11 @@ class CardControl:
                 raise ControlError(f"{self.path}: {e.strerror or e}") from None
             try:
                 sock.sendall(request)
+            except BrokenPipeError:
+                pass  # an emulate that refuses the connection answers, then closes: read why
+            except OSError as e:
+                raise ControlError(f"{self.path}: {e.strerror or e}") from None
+            try:
                 line = sock.makefile("rb").readline(MAX_LINE + 1)
             except OSError as e:
                 raise ControlError(f"{self.path}: {e.strerror or e}") from None
