@@ -16,7 +16,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from cartesim.core import codes
+from cartesim.core import codes, layout
 from cartesim.emulator.profile import CpsProfile, VitaleProfile
 
 _UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -81,7 +81,7 @@ def cps_profile_dicts() -> st.SearchStrategy[dict[str, Any]]:
     return st.fixed_dictionaries(
         {
             "type": st.just("cps"),
-            "serial": digits(10),
+            "serial": digits(layout.SERIAL_DIGITS),
             "holder": st.fixed_dictionaries(
                 {
                     "type_carte": _code(codes.TYPE_CARTE),
