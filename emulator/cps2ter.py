@@ -59,10 +59,12 @@ class Volet:
         fid = int.from_bytes(cmd.data, "big")
         df = self.current if isinstance(self.current, DF) else self.current.parent
         assert df is not None
-        if fid == FID_MF:
-            target: EF | DF | None = self.mf
-        else:
-            target = df.child(fid) or (df.parent if df.parent is not None and df.parent.fid == fid else None)
+        # by FID: the MF, the current DF, its children, its parent and the parent's children
+        candidates: list[EF | DF | None] = [self.mf if fid == FID_MF else None, df if df.fid == fid else None]
+        candidates.append(df.child(fid))
+        if df.parent is not None:
+            candidates += [df.parent if df.parent.fid == fid else None, df.parent.child(fid)]
+        target = next((c for c in candidates if c is not None), None)
         if target is None:
             return b"", SW.CPS2TER_FILE_NOT_FOUND
         self.current = target

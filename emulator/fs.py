@@ -13,11 +13,12 @@ from cartesim.core.layout import FID_MF, TAG_ACL_CONTACT, TAG_ACL_CONTACTLESS, T
 Content = bytes | Callable[[], bytes]
 
 
-def _security_attributes(acl: bytes | None) -> bytes:
-    """IAS-ECC security attributes: A1 { 8C contact, 9C contactless }, the same rules for both."""
+def _security_attributes(acl: bytes | None, contactless: bytes | None) -> bytes:
+    """IAS-ECC security attributes: A1 { 8C contact rules, 9C contactless rules }."""
     if acl is None:
         return b""
-    return tlv.encode(TAG_ACLS, tlv.encode(TAG_ACL_CONTACT, acl) + tlv.encode(TAG_ACL_CONTACTLESS, acl))
+    rules = tlv.encode(TAG_ACL_CONTACT, acl) + tlv.encode(TAG_ACL_CONTACTLESS, contactless or acl)
+    return tlv.encode(TAG_ACLS, rules)
 
 
 @dataclass(eq=False)
@@ -29,6 +30,7 @@ class EF:
     sfi: int | None = None
     read_pin: int | None = None  # PIN reference whose verification READ BINARY needs
     acl: bytes | None = None  # IAS-ECC access rules (AM byte + SCBs), shown in the FCP when set
+    acl_contactless: bytes | None = None  # when they differ from the contact ones
     parent: DF | None = field(default=None, repr=False)
 
     def content(self) -> bytes:
@@ -43,7 +45,7 @@ class EF:
             + tlv.encode(0x82, b"\x01")  # working EF, transparent
             + tlv.encode(0x83, self.fid.to_bytes(2, "big"))
             + (tlv.encode(0x88, bytes((self.sfi << 3,))) if self.sfi else b"")
-            + _security_attributes(self.acl)
+            + _security_attributes(self.acl, self.acl_contactless)
             + tlv.encode(0x8A, b"\x05"),  # life cycle: operational, activated
         )
 
@@ -88,7 +90,7 @@ class DF:
             body += tlv.encode(0x83, self.fid.to_bytes(2, "big"))
         if self.aid:
             body += tlv.encode(0x84, self.aid)
-        return tlv.encode(0x62, body + _security_attributes(self.acl) + tlv.encode(0x8A, b"\x05"))
+        return tlv.encode(0x62, body + _security_attributes(self.acl, None) + tlv.encode(0x8A, b"\x05"))
 
 
 def make_mf() -> DF:

@@ -8,6 +8,7 @@ Every cryptographic operation needs the code porteur's security status: 69 82 wi
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -25,6 +26,7 @@ from cartesim.emulator.keys import Credential
 INS_MSE = 0x22
 INS_PSO = 0x2A
 INS_INTERNAL_AUTHENTICATE = 0x88
+INS_GET_CHALLENGE = 0x84
 CLA_CHAINING = 0x10
 
 # DER prefix of DigestInfo { sha256, NULL } (PKCS#1 v2.2 §9.2 note 1)
@@ -134,6 +136,7 @@ class IasCardOS(CardOS):
             INS_MSE: self._mse,
             INS_PSO: self._pso,
             INS_INTERNAL_AUTHENTICATE: self._internal_authenticate,
+            INS_GET_CHALLENGE: self._get_challenge,
         }
 
     # --- classes: ISO, chaining, the CPS2ter volet -----------------------------------------
@@ -329,6 +332,15 @@ class IasCardOS(CardOS):
             return cred.key.decrypt(data[1:], padding.PKCS1v15()), SW.OK
         except ValueError:
             return b"", SW.WRONG_DATA
+
+    # --- GET CHALLENGE (OpenSC's IAS-ECC driver declares a random number generator) -----------
+    @staticmethod
+    def _get_challenge(cmd: CommandApdu) -> Reply:
+        if (cmd.p1, cmd.p2) != (0x00, 0x00):
+            return b"", SW.INCORRECT_P1P2
+        if cmd.data or cmd.le is None:
+            return b"", SW.WRONG_LENGTH
+        return secrets.token_bytes(cmd.le), SW.OK
 
     # --- INTERNAL AUTHENTICATE -------------------------------------------------------------------
     def _internal_authenticate(self, cmd: CommandApdu) -> Reply:

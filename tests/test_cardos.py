@@ -115,7 +115,9 @@ def test_real_cpx_fcp_and_ef_atr(cps_os: CardOS) -> None:
     ef_atr = bytes.fromhex(apdu(cps_os, "00B0000039"))[:-2]
     assert ef_atr == layout.EF_ATR_CONTENT
     fcp = _fcp(cps_os, "00A4090404 3F00D003")
-    assert fcp.to_bytes().hex().upper().startswith("62258002000C8201018302D0038801E0A112")
+    assert fcp.to_bytes().hex().upper() == (
+        "62258002000C8201018302D0038801E0A1128C077BFFFFFFFFFF009C077BFFFFFFFFFF008A0105"
+    )
 
 
 def test_case4_answers_61xx_even_with_le(cps_os: CardOS) -> None:

@@ -48,6 +48,7 @@ _SITUATION_FIELDS = {tag: tag.name.lower() for tag in SituationTag if tag != Sit
 # FF never, 1x the code porteur). Public ones are those of a real CPx (OpenSC #2223, #2275).
 ACL_READ_ONLY = bytes.fromhex("7BFFFFFFFFFF00")  # EF.SN.ICC: read always, nothing else
 ACL_SYSTEM_FILE = bytes.fromhex("7B45FFFFFF4500")  # EF.ATR, EF.DIR: read always, update by SM
+ACL_SYSTEM_FILE_CONTACTLESS = ACL_READ_ONLY
 ACL_READ_WITH_PIN = bytes.fromhex("7BFFFFFFFFFF11")  # cartesim: read after the code porteur
 ACL_DF = bytes.fromhex("7BFFFFFFFFFFFF")  # cartesim
 ACL_PIN = bytes.fromhex("F3000013FF00")  # the code porteur's SDO on a real CPx (Cryptolib trace)
@@ -251,8 +252,11 @@ def build_cps(profile: CpsProfile) -> IasCardOS:
     dir_record = tlv.encode(
         0x61, tlv.encode(0x4F, layout.AID_CPS3_IAS) + tlv.encode(0x50, APPLICATION_LABEL.encode())
     )
-    mf.add(EF(layout.FID_EF_DIR, dir_record, sfi=layout.SFI_EF_DIR, acl=ACL_SYSTEM_FILE))
-    mf.add(EF(layout.FID_EF_ATR, layout.EF_ATR_CONTENT, sfi=layout.SFI_EF_ATR, acl=ACL_SYSTEM_FILE))
+    for fid, content, sfi in (
+        (layout.FID_EF_DIR, dir_record, layout.SFI_EF_DIR),
+        (layout.FID_EF_ATR, layout.EF_ATR_CONTENT, layout.SFI_EF_ATR),
+    ):
+        mf.add(EF(fid, content, sfi=sfi, acl=ACL_SYSTEM_FILE, acl_contactless=ACL_SYSTEM_FILE_CONTACTLESS))
     sn = tlv.encode(layout.TAG_PAN, pan(profile.serial))
     mf.add(EF(layout.FID_SN_ICC, sn, sfi=layout.SFI_SN_ICC, acl=ACL_READ_ONLY))
     if profile.mise_a_jour is not None:
