@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from functools import cache
 
 from cartesim.core import layout, tlv
 from cartesim.core.layout import HolderTag, SituationTag
@@ -66,6 +67,14 @@ ALGORITHMS = [
     Algorithm(3, CKM_RSA_PKCS, AlgorithmOperation.COMPUTE_SIGNATURE, Algo.RSA_PKCS),
     Algorithm(4, CKM_RSA_PKCS, AlgorithmOperation.DECIPHER, Algo.RSA_PKCS_DECRYPT),
 ]
+PKCS15_FIDS = (
+    layout.FID_ODF,
+    layout.FID_TOKEN_INFO,
+    layout.FID_AODF,
+    layout.FID_PRKDF,
+    layout.FID_CDF,
+    layout.FID_DODF,
+)
 MANUFACTURER = "cartesim (test card)"
 APPLICATION_LABEL = "CPS3 IAS-ECC (cartesim)"
 
@@ -124,8 +133,8 @@ def _app(*fids: int) -> bytes:
     return _path(layout.FID_MF, layout.FID_CPS_DF, *fids)
 
 
-def _pkcs15_files(profile: CpsProfile, card_keys: dict[int, CardKey]) -> list[EF]:
-    """ODF, TokenInfo, AODF, PrKDF, CDF, DODF and the two certificate files."""
+def _pkcs15_directory(profile: CpsProfile) -> dict[int, bytes]:
+    """ODF, TokenInfo, AODF, PrKDF, CDF and DODF, by file ID."""
     h = profile.holder
     porteur_unblocked_by = layout.AUTH_ID_DEBLOCAGE if profile.pkcs15.unblock_code_object else None
     auth_objects = [
@@ -214,17 +223,39 @@ def _pkcs15_files(profile: CpsProfile, card_keys: dict[int, CardKey]) -> list[EF
         TokenFlag.READ_ONLY | TokenFlag.LOGIN_REQUIRED,
         ALGORITHMS,
     )
-    signature, authentication = card_keys[layout.KEY_REF_SIGNATURE], card_keys[layout.KEY_REF_AUTHENTICATION]
-    return [
-        EF(layout.FID_ODF, odf, acl=ACL_READ_ONLY),
-        EF(layout.FID_TOKEN_INFO, token, acl=ACL_READ_ONLY),
-        EF(layout.FID_AODF, b"".join(o.encode() for o in auth_objects), acl=ACL_READ_ONLY),
-        EF(layout.FID_PRKDF, b"".join(o.encode() for o in key_objects), acl=ACL_READ_ONLY),
-        EF(layout.FID_CDF, b"".join(o.encode() for o in cert_objects), acl=ACL_READ_ONLY),
-        EF(layout.FID_DODF, b"".join(o.encode() for o in data_objects), acl=ACL_READ_ONLY),
-        EF(layout.FID_CERT_SIGNATURE, lambda: signature.get().certificate_der, acl=ACL_READ_ONLY),
-        EF(layout.FID_CERT_AUTHENTICATION, lambda: authentication.get().certificate_der, acl=ACL_READ_ONLY),
-    ]
+    return {
+        layout.FID_ODF: odf,
+        layout.FID_TOKEN_INFO: token,
+        layout.FID_AODF: b"".join(o.encode() for o in auth_objects),
+        layout.FID_PRKDF: b"".join(o.encode() for o in key_objects),
+        layout.FID_CDF: b"".join(o.encode() for o in cert_objects),
+        layout.FID_DODF: b"".join(o.encode() for o in data_objects),
+    }
+
+
+def _pkcs15_files(profile: CpsProfile, card_keys: dict[int, CardKey]) -> list[EF]:
+    """The PKCS#15 directory files and the two certificate files, all made when first read:
+    the suite builds cards by the hundred and most are never asked for them."""
+    directory = cache(lambda: _pkcs15_directory(profile))
+
+    def entry(fid: int) -> Callable[[], bytes]:
+        return lambda: directory()[fid]
+
+    def certificate(key: CardKey) -> Callable[[], bytes]:
+        return lambda: key.get().certificate_der
+
+    files = [EF(fid, entry(fid), acl=ACL_READ_ONLY) for fid in PKCS15_FIDS]
+    files.append(
+        EF(layout.FID_CERT_SIGNATURE, certificate(card_keys[layout.KEY_REF_SIGNATURE]), acl=ACL_READ_ONLY)
+    )
+    files.append(
+        EF(
+            layout.FID_CERT_AUTHENTICATION,
+            certificate(card_keys[layout.KEY_REF_AUTHENTICATION]),
+            acl=ACL_READ_ONLY,
+        )
+    )
+    return files
 
 
 def _volet(profile: CpsProfile) -> Volet:
