@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev swig pcsc-tools opensc cardpeek gcc iproute2)
+PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev swig pcsc-tools opensc openssl cardpeek gcc iproute2)
 if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
   PACKAGES+=(python3-venv python3-pip python3-dev)
 fi

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cartesim.core import apdu as A
+from cartesim.core import layout, tlv
 from cartesim.core.apdu import CommandApdu, ResponseApdu
 from cartesim.core.errors import CardError
 from cartesim.core.sw import SW
@@ -70,5 +71,9 @@ def reset_retry_counter(t: Transport, ref: int, unblock_code: bytes, new: bytes)
     return t.send(CommandApdu(0x00, A.INS_RESET_RETRY_COUNTER, 0x00, ref, unblock_code + new))
 
 
-def get_data(t: Transport, p1: int, p2: int) -> ResponseApdu:
-    return t.send(CommandApdu(0x00, A.INS_GET_DATA, p1, p2, le=256))
+def get_data_sdo(t: Transport, sdo_class: int, ref: int, tag: int = layout.TAG_SDO_DOCP) -> ResponseApdu:
+    """IAS-ECC GET DATA of a security data object's ``tag`` part:
+    00 CB 3F FF { 4D { 70 { BF <class> <ref> { <tag> 80 } } } }."""
+    header = tlv.encode((layout.TAG_SDO_HEADER << 16) | (sdo_class << 8) | ref, bytes((tag, 0x80)))
+    data = tlv.encode(layout.TAG_SDO_EXTENDED_HEADER, tlv.encode(layout.TAG_SDO_TEMPLATE, header))
+    return t.send(CommandApdu(0x00, layout.INS_GET_DATA_SDO, 0x3F, 0xFF, data, le=256))

@@ -68,6 +68,7 @@ class CpsSituation:
 class CpsData:
     holder: CpsHolder
     situations: tuple[CpsSituation, ...]
+    serial: str = ""  # the card number of EF.SN.ICC's PAN
 
 
 @dataclass(frozen=True)
@@ -113,11 +114,32 @@ def _fields(
 
 
 def _tries(sw: int, info: dict[int, int]) -> int | None:
-    if layout.TAG_PIN_TRIES_LEFT in info:
-        return info[layout.TAG_PIN_TRIES_LEFT]
+    if layout.TAG_TRIES_LEFT in info:
+        return info[layout.TAG_TRIES_LEFT]
     if sw == SW.AUTH_BLOCKED:
         return 0
     return swmod.tries_left(sw)
+
+
+def parse_sn_icc(raw: bytes) -> str:
+    """The card number in EF.SN.ICC: 5A 0A <PAN>, the PAN being the issuer 8025000001, the card
+    number, a Luhn digit and F padding (BCD)."""
+    try:
+        items = tlv.decode(raw)
+    except tlv.TlvError as e:
+        raise CardDataError(f"EF.SN.ICC: {e}") from None
+    pan = tlv.find(items, layout.TAG_PAN)
+    if pan is None:
+        raise CardDataError("EF.SN.ICC: tag 5A missing")
+    digits = pan.value.hex().upper().rstrip("F")
+    issuer = layout.SN_ICC_ISSUER.hex()
+    if (
+        not digits.isdigit()
+        or not digits.startswith(issuer)
+        or len(digits) != len(issuer) + layout.SERIAL_DIGITS + 1
+    ):
+        raise CardDataError("EF.SN.ICC: not a CPS PAN")
+    return digits[len(issuer) : -1]
 
 
 class CpsCard:
@@ -127,18 +149,24 @@ class CpsCard:
         self.t = transport
 
     # --- reading ----------------------------------------------------------------------------
+    def read_serial(self) -> str:
+        """The card number, from EF.SN.ICC (short file id 1C in the MF), as OpenSC reads it."""
+        commands.select_mf(self.t)
+        return parse_sn_icc(commands.read_binary(self.t, sfi=layout.SFI_SN_ICC))
+
     def read_holder(self) -> CpsHolder:
         commands.check("SELECT holder", commands.select_path(self.t, layout.FID_CPS_DF, layout.FID_HOLDER))
         raw = commands.read_binary(self.t)
         return CpsHolder(**_fields(raw, layout.TAG_HOLDER, HolderTag, "holder file"))
 
     def read_situations(self) -> tuple[CpsSituation, ...]:
-        """Every situation file; the code porteur must have been verified."""
+        """Every situation file; the code porteur must have been verified. The numbering may
+        have gaps: each of the 16 files is tried."""
         out: list[CpsSituation] = []
         for i in range(layout.MAX_SITUATIONS):
             resp = commands.select_path(self.t, layout.FID_CPS_DF, layout.FID_SITUATION_FIRST + i)
             if resp.sw == SW.FILE_NOT_FOUND:
-                break
+                continue
             commands.check("SELECT situation", resp)
             try:
                 raw = commands.read_binary(self.t)
@@ -153,41 +181,49 @@ class CpsCard:
         """As "Lire Carte PS": present the code porteur, then read holder and situations."""
         with self.t.operation("Lire CPS"), self.t.transaction():
             self.verify(pin, confirm_last_try=confirm_last_try)
-            return CpsData(self.read_holder(), self.read_situations())
+            return CpsData(self.read_holder(), self.read_situations(), self.read_serial())
 
     # --- codes ------------------------------------------------------------------------------
     def status(self) -> PinStatus:
-        """Tries-left queries (they never consume a try), plus cartesim's counters if present."""
+        """Tries-left queries (they never consume a try), then the counters of both codes as
+        security data objects (GET DATA in the MF: 9A tries max, 9B tries left, 9C/9D uses)."""
         with self.t.operation("état des codes"), self.t.transaction():
             pin_sw = commands.verify(self.t, layout.PIN_REF_PORTEUR).sw
-            pin_info = self._pin_info(layout.PIN_REF_PORTEUR)
             unblock_sw = commands.verify(self.t, layout.PIN_REF_DEBLOCAGE).sw
-            unblock_info = self._pin_info(layout.PIN_REF_DEBLOCAGE)
+            commands.select_mf(self.t)
+            pin_info = self._counters(layout.PIN_REF_PORTEUR)
+            unblock_info = self._counters(layout.PIN_REF_DEBLOCAGE)
         if pin_sw != SW.OK and pin_sw != SW.AUTH_BLOCKED and swmod.tries_left(pin_sw) is None:
             raise CardError("tries-left query", pin_sw)
+        unblock_tries = _tries(unblock_sw, unblock_info)
+        uses_left = unblock_info.get(layout.TAG_USES_LEFT)
+        exhausted = unblock_tries is not None and pins.unblock_exhausted(unblock_tries, uses_left)
         return PinStatus(
             pin_tries_left=_tries(pin_sw, pin_info),
-            pin_tries_max=pin_info.get(layout.TAG_PIN_TRIES_MAX),
+            pin_tries_max=pin_info.get(layout.TAG_TRIES_MAX),
             pin_verified=pin_sw == SW.OK,
-            unblock_usable=unblock_sw != SW.AUTH_BLOCKED,
-            unblock_tries_left=_tries(unblock_sw, unblock_info),
-            unblock_tries_max=unblock_info.get(layout.TAG_PIN_TRIES_MAX),
-            unblock_uses_left=unblock_info.get(layout.TAG_PIN_USES_LEFT),
-            unblock_uses_max=unblock_info.get(layout.TAG_PIN_USES_MAX),
+            unblock_usable=unblock_sw != SW.AUTH_BLOCKED and not exhausted,
+            unblock_tries_left=unblock_tries,
+            unblock_tries_max=unblock_info.get(layout.TAG_TRIES_MAX),
+            unblock_uses_left=uses_left,
+            unblock_uses_max=unblock_info.get(layout.TAG_USES_MAX),
         )
 
-    def _pin_info(self, ref: int) -> dict[int, int]:
-        """cartesim's GET DATA of a PIN object's counters; empty where the card has none."""
-        resp = commands.get_data(self.t, layout.GET_DATA_PIN_INFO_P1, ref)
+    def _counters(self, ref: int) -> dict[int, int]:
+        """The counters of a code's security data object; empty where the card tells none."""
+        resp = commands.get_data_sdo(self.t, layout.SDO_CLASS_CHV, ref)
         if resp.sw != SW.OK:
             return {}
         try:
-            outer = tlv.find(tlv.decode(resp.data), layout.TAG_PIN_INFO)
-            if outer is None:
-                return {}
-            return {c.tag: int.from_bytes(c.value, "big") for c in outer.children()}
-        except tlv.TlvError:
+            (template,) = tlv.decode(resp.data)
+            (sdo,) = template.children()
+            docp = tlv.find(sdo.children(), layout.TAG_SDO_DOCP)
+        except (tlv.TlvError, ValueError):
             return {}
+        if docp is None:
+            return {}
+        counters = (layout.TAG_TRIES_MAX, layout.TAG_TRIES_LEFT, layout.TAG_USES_MAX, layout.TAG_USES_LEFT)
+        return {c.tag: int.from_bytes(c.value, "big") for c in docp.children() if c.tag in counters}
 
     def tries_left(self, kind: CodeKind) -> int | None:
         """The tries-left query (consumes no try): 0 when blocked, None when the card won't say."""

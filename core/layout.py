@@ -18,30 +18,84 @@ VITALE2_ATR_VARIANTS = (0x43, 0x44, 0x45, 0x47)
 # --- Common file ids -------------------------------------------------------------------------
 FID_MF = 0x3F00
 
-# --- CPS (public) ----------------------------------------------------------------------------
-AID_CPS3_IAS = bytes.fromhex("E828BD080F80250000 01FF0010")
-AID_CPS2TER = bytes.fromhex("8025000001FF0002")
-FID_SN_ICC = 0xD003  # 3F00/D003, 12 bytes
-SN_ICC_ISSUER = bytes.fromhex("8025000001")  # at offset 2
-FID_ACTUA = 0xD010  # 3F00/D010, template EC: 81 start, 82 end (BCD YYYYMMDDhhmmss)
+# --- CPS3 (public: OpenSC card-iasecc.c, ef-atr.c and issues #2223 #2275 #2224 #2267; ANS's
+# Cryptolib CPS sources card-cps.c, card-cps3.c, pkcs15.c; docs/card-layout.md gives each source) ---
+AID_CPS3_IAS = bytes.fromhex("E828BD080F8025000001FF0010")  # the PKCS#15 application, DF 3F00/0001
+AID_ROOT = bytes.fromhex("8025000001FF0100")  # EF.ATR tag 4F: the root application (the MF)
+FID_EF_DIR = 0x2F00  # 3F00/2F00, SFI 0x1E
+SFI_EF_DIR = 0x1E
+FID_EF_ATR = 0x2F01  # 3F00/2F01, SFI 0x1D
+SFI_EF_ATR = 0x1D
+# EF.ATR as dumped from a real CPx (OpenSC commit fd83e885f): leading 80, then the BER-TLV of
+# ISO 7816-4 (43 card service, 46 pre-issuing, 47 capabilities, 4F root AID, E0 IAS-ECC I/O
+# buffer sizes, 78 allocation scheme, 82 status word).
+EF_ATR_CONTENT = bytes.fromhex(
+    "80 4301B8 460404B0ECC1 4703940180 4F088025000001FF0100 E01002020104020201040202010002020100"
+    " 780806062B8122F87802 82029000"
+)
+FID_SN_ICC = 0xD003  # 3F00/D003, SFI 0x1C: 5A 0A <PAN, BCD>
+SFI_SN_ICC = 0x1C
+TAG_PAN = 0x5A
+SN_ICC_ISSUER = bytes.fromhex("8025000001")  # the PAN's first 10 digits, at offset 2
+SERIAL_DIGITS = 8  # the PAN: issuer (10 digits), serial (8), Luhn digit, F padding
+FID_ACTUA = 0xD010  # 3F00/D010, template EC: 81 start, 82 end (BCD YYYYMMDDhhmmss); absent if never updated
 TAG_ACTUA = 0xEC
 TAG_ACTUA_START = 0x81
 TAG_ACTUA_END = 0x82
-FID_CPS_DF = 0x0001  # 3F00/0001: the CPS2ter-compatible DF holding the situations
-FID_SITUATION_FIRST = 0xD120  # 3F00/0001/D120 .. D12F: situations 1..16
+FID_CPS_DF = 0x0001  # 3F00/0001: the PKCS#15 application (AID_CPS3_IAS), situations and keys
+FID_ODF = 0x5031
+FID_TOKEN_INFO = 0x5032
+FID_AODF = 0x7001
+FID_SITUATION_FIRST = 0xD120  # 3F00/0001/D120 .. D12F: situations 1..16, numbering may have gaps
 MAX_SITUATIONS = 16
+PIN_REF_PORTEUR = 0x01  # the code porteur: global CHV 1 (SDO BF 81 01)
+KEY_REF_SIGNATURE = 0x81  # CPS_PRIV_SIG: non-repudiation
+KEY_REF_AUTHENTICATION = 0x82  # CPS_PRIV_AUT: authentication and deciphering
+KEY_SIZE_BYTES = 256  # RSA-2048
+LABEL_PIN = "Code porteur de la carte CPX"
+LABEL_KEY_SIGNATURE = "CPS_PRIV_SIG"
+LABEL_KEY_AUTHENTICATION = "CPS_PRIV_AUT"
+AUTH_ID_PIN = 0x01
+KEY_ID_SIGNATURE = AID_CPS3_IAS + b"\x01"  # the IDs a real CPx shows (OpenSC commit 137286858)
+KEY_ID_AUTHENTICATION = AID_CPS3_IAS + b"\x02"
+
+# IAS-ECC security data objects, read with GET DATA 00 CB 3F FF { 4D { 70 { BF <class> <ref> ... } } }
+INS_GET_DATA_SDO = 0xCB
+TAG_SDO_EXTENDED_HEADER = 0x4D
+TAG_SDO_TEMPLATE = 0x70
+TAG_SDO_HEADER = 0xBF
+SDO_CLASS_CHV = 0x81  # CHV (PIN) class with the "local" bit, as sent by Cryptolib and OpenSC
+SDO_CLASS_RSA_PRIVATE = 0x90
+SDO_CLASS_SE = 0xFB
+TAG_SDO_DOCP = 0xA0  # data object control parameters: 80, 9A, 9B, 9D, A1 ...
+TAG_DOCP_SIZE = 0x80  # of a key: its size in bytes
+TAG_TRIES_MAX = 0x9A
+TAG_TRIES_LEFT = 0x9B
+TAG_USES_MAX = 0x9C
+TAG_USES_LEFT = 0x9D
+TAG_ACLS = 0xA1
+TAG_ACL_CONTACT = 0x8C
+TAG_ACL_CONTACTLESS = 0x9C
+
+# The CPS2ter "volet", reached with CLA A0 (Cryptolib card-cps.c, pkcs15.c, iso7816.c)
+CLA_CPS2TER = 0xA0
+TAG_CPS2TER_FCI = 0x85
+FID_CPS2TER_SITUATION_FIRST = 0x4010  # 3F00/4010 .. 401F
+FID_CPS2TER_BILLING_DF = 0x7F01  # 3F00/7F01/4000: the billing situation
+FID_CPS2TER_BILLING = 0x4000
 
 # --- CPS (cartesim's own) --------------------------------------------------------------------
-FID_HOLDER = 0xD001  # 3F00/0001/D001, readable without PIN; also short file id 1
-SFI_HOLDER = 0x01
-PIN_REF_PORTEUR = 0x01  # public: the CPS PIN is reference 01
-PIN_REF_DEBLOCAGE = 0x02  # cartesim: tries-left query of the unblock code (no data only)
-GET_DATA_PIN_INFO_P1 = 0x01  # GET DATA 00 CA 01 <ref>: template A0 {80 left, 81 max, 82 uses}
-TAG_PIN_INFO = 0xA0
-TAG_PIN_TRIES_LEFT = 0x80
-TAG_PIN_TRIES_MAX = 0x81
-TAG_PIN_USES_LEFT = 0x82
-TAG_PIN_USES_MAX = 0x83
+FID_HOLDER = 0xD107  # 3F00/0001/D107: a real file of unpublished content; cartesim's holder file
+PIN_REF_DEBLOCAGE = 0x02  # the code de déblocage: global CHV 2 (SDO BF 81 02)
+AUTH_ID_DEBLOCAGE = 0x02
+LABEL_DEBLOCAGE = "Code de déblocage de la carte CPX"
+FID_PRKDF = 0x7002
+FID_CDF = 0x7004
+FID_DODF = 0x7005
+FID_CERT_SIGNATURE = 0xC001
+FID_CERT_AUTHENTICATION = 0xC002
+LABEL_CERT_SIGNATURE = "CPS_CERT_SIG"
+LABEL_CERT_AUTHENTICATION = "CPS_CERT_AUT"
 
 TAG_HOLDER = 0xE1
 TAG_SITUATION = 0xE2

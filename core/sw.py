@@ -26,10 +26,16 @@ class SW(IntEnum):
     INS_NOT_SUPPORTED = 0x6D00
     CLA_NOT_SUPPORTED = 0x6E00
     NO_PRECISE_DIAGNOSIS = 0x6F00
+    CHAINING_NOT_SUPPORTED = 0x6884
+    # The CPS2ter volet's own words (CLA A0; ANS Cryptolib card-cps.c)
+    CPS2TER_OUT_OF_FILE = 0x9402
+    CPS2TER_FILE_NOT_FOUND = 0x9404
+    CPS2TER_ACCESS_NOT_FULFILLED = 0x9804
 
 
 # Families whose low byte carries a value.
 SW1_MORE_DATA = 0x61  # 61xx: xx bytes wait for GET RESPONSE (T=0)
+SW1_MORE_DATA_CPS2TER = 0x9F  # 9Fxx: the same in the CPS2ter volet (GET RESPONSE with CLA A0)
 SW1_WRONG_LE = 0x6C  # 6Cxx: resend with Le = xx (T=0)
 SW_COUNTER_BASE = 0x63C0  # 63Cx: verification failed, x tries left
 
@@ -52,6 +58,10 @@ _MEANINGS: dict[int, str] = {
     SW.INS_NOT_SUPPORTED: "instruction not supported",
     SW.CLA_NOT_SUPPORTED: "class not supported",
     SW.NO_PRECISE_DIAGNOSIS: "no precise diagnosis",
+    SW.CHAINING_NOT_SUPPORTED: "command chaining not supported",
+    SW.CPS2TER_OUT_OF_FILE: "address outside the file (CPS2ter)",
+    SW.CPS2TER_FILE_NOT_FOUND: "file not found (CPS2ter)",
+    SW.CPS2TER_ACCESS_NOT_FULFILLED: "access condition not fulfilled (CPS2ter)",
 }
 
 
@@ -70,8 +80,8 @@ def describe(sw: int) -> str:
     if sw in _MEANINGS:
         return _MEANINGS[sw]
     sw1, sw2 = sw >> 8, sw & 0xFF
-    if sw1 == SW1_MORE_DATA:
-        return f"{sw2} bytes available (GET RESPONSE)"
+    if sw1 in (SW1_MORE_DATA, SW1_MORE_DATA_CPS2TER):
+        return f"{sw2 or 256} bytes available (GET RESPONSE)"
     if sw1 == SW1_WRONG_LE:
         return f"wrong Le, {sw2} bytes available"
     left = tries_left(sw)

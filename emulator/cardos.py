@@ -8,10 +8,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 from cartesim.core import apdu as A
-from cartesim.core import layout, pins, tlv
+from cartesim.core import layout, pins
 from cartesim.core.apdu import ApduFormatError, CommandApdu
 from cartesim.core.atr import protocols
 from cartesim.core.sw import SW, SW1_MORE_DATA, SW1_WRONG_LE
@@ -22,6 +21,7 @@ from cartesim.emulator.pin import Pin, UnblockCode
 log = logging.getLogger(__name__)
 
 Reply = tuple[bytes, int]
+Handler = Callable[[CommandApdu], Reply]
 
 
 def _sw_only(sw: int) -> Reply:
@@ -42,11 +42,14 @@ class CardOS:
     faults: FaultPlan | None = None
     current: DF | EF = field(init=False)
     _pending: bytes = field(init=False, default=b"")
+    _pending_cla: int = field(init=False, default=0x00)
     t0: bool = field(init=False)
+    _table: dict[int, Handler] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.current = self.mf
         self.t0 = protocols(self.atr) == {0}
+        self._table = self._handlers()
 
     # --- power ------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -55,6 +58,8 @@ class CardOS:
         self._pending = b""
         if self.pin:
             self.pin.verified = False
+        if self.unblock:
+            self.unblock.verified = False
 
     def _persist(self) -> None:
         if self.on_persist:
@@ -80,20 +85,29 @@ class CardOS:
         except ApduFormatError:
             self._pending = b""
             return _sw_only(SW.WRONG_LENGTH)
+        return self._route(cmd)
+
+    def _route(self, cmd: CommandApdu) -> Reply:
+        """The ISO command set under CLA 00; a card that knows other classes extends this."""
         if cmd.cla != 0x00:
             self._pending = b""
             return _sw_only(SW.CLA_NOT_SUPPORTED)
+        return self._run(cmd, self._table, SW1_MORE_DATA)
+
+    def _run(self, cmd: CommandApdu, table: dict[int, Handler], more_sw1: int) -> Reply:
+        """Run ``cmd`` with the handlers of its class; ``more_sw1`` announces data for GET
+        RESPONSE (61 for ISO, 9F for the CPS2ter volet)."""
         if cmd.ins == A.INS_GET_RESPONSE:
-            return self._get_response(cmd)
+            return self._get_response(cmd, more_sw1)
         self._pending = b""
-        handler = self._HANDLERS.get(cmd.ins)
+        handler = table.get(cmd.ins)
         if handler is None:
             return _sw_only(SW.INS_NOT_SUPPORTED)
-        data, sw = handler(self, cmd)
-        return self._deliver(cmd, data, sw)
+        data, sw = handler(cmd)
+        return self._deliver(cmd, data, sw, more_sw1)
 
     # --- T=0 / T=1 delivery -----------------------------------------------------------------
-    def _deliver(self, cmd: CommandApdu, data: bytes, sw: int) -> Reply:
+    def _deliver(self, cmd: CommandApdu, data: bytes, sw: int, more_sw1: int = SW1_MORE_DATA) -> Reply:
         if not data:
             return b"", sw
         if not self.t0:
@@ -104,17 +118,17 @@ class CardOS:
                 return _sw_only((SW1_WRONG_LE << 8) | (len(data) & 0xFF))
             return data, sw
         # Cases 1, 3 and 4: T=0 cannot return data with the command; keep it for GET RESPONSE.
-        self._pending = data
-        return _sw_only((SW1_MORE_DATA << 8) | (len(data) & 0xFF))
+        self._pending, self._pending_cla = data, cmd.cla
+        return _sw_only((more_sw1 << 8) | (len(data) & 0xFF))
 
-    def _get_response(self, cmd: CommandApdu) -> Reply:
+    def _get_response(self, cmd: CommandApdu, more_sw1: int) -> Reply:
         if cmd.p1 or cmd.p2:
             self._pending = b""
             return _sw_only(SW.WRONG_P1P2)
         if cmd.data:
             self._pending = b""
             return _sw_only(SW.WRONG_LENGTH)
-        pending = self._pending
+        pending = self._pending if cmd.cla == self._pending_cla else b""
         if not pending:
             return _sw_only(SW.CONDITIONS_NOT_SATISFIED)
         le = cmd.le or 256
@@ -122,7 +136,7 @@ class CardOS:
             return _sw_only((SW1_WRONG_LE << 8) | (len(pending) & 0xFF))
         out, self._pending = pending[:le], pending[le:]
         if self._pending:
-            return out, (SW1_MORE_DATA << 8) | (len(self._pending) & 0xFF)
+            return out, (more_sw1 << 8) | (len(self._pending) & 0xFF)
         return out, SW.OK
 
     # --- SELECT -----------------------------------------------------------------------------
@@ -206,10 +220,11 @@ class CardOS:
         if ef.read_pin is not None and not (self.pin and self.pin.verified):
             return _sw_only(SW.SECURITY_NOT_SATISFIED)
         self.current = ef
-        if offset > len(ef.data) or (offset == len(ef.data) and ef.data):
+        data = ef.content()
+        if offset > len(data) or (offset == len(data) and data):
             return _sw_only(SW.WRONG_P1P2)
         le = cmd.le or 256
-        return ef.data[offset : offset + le], SW.OK
+        return data[offset : offset + le], SW.OK
 
     # --- PIN commands -----------------------------------------------------------------------
     def _pin_for(self, ref: int) -> Pin | None:
@@ -219,8 +234,11 @@ class CardOS:
         if cmd.p1 != 0x00:
             return _sw_only(SW.INCORRECT_P1P2)
         if cmd.p2 == layout.PIN_REF_DEBLOCAGE and self.unblock is not None:
-            # cartesim's tries-left query for the unblock code; it is never verified directly.
-            return _sw_only(self.unblock.status() if not cmd.data else SW.CONDITIONS_NOT_SATISFIED)
+            if not cmd.data:
+                return _sw_only(self.unblock.status())
+            if len(cmd.data) != pins.UNBLOCK_DIGITS:
+                return _sw_only(SW.WRONG_LENGTH)
+            return _sw_only(self.unblock.verify(cmd.data, self._persist))
         pin = self._pin_for(cmd.p2)
         if pin is None:
             return _sw_only(SW.DATA_NOT_FOUND)
@@ -241,37 +259,23 @@ class CardOS:
         return _sw_only(pin.change(cmd.data, self._persist))
 
     def _reset_retry_counter(self, cmd: CommandApdu) -> Reply:
-        if cmd.p1 != 0x00:
+        """P1=00: unblock code ‖ new PIN in one command (Cryptolib); P1=02: the new PIN only,
+        the unblock code having been verified first (OpenSC's IAS-ECC driver)."""
+        if cmd.p1 not in (0x00, 0x02):
             return _sw_only(SW.INCORRECT_P1P2)
         pin = self._pin_for(cmd.p2)
         if pin is None or self.unblock is None:
             return _sw_only(SW.DATA_NOT_FOUND)
+        if cmd.p1 == 0x02:
+            return _sw_only(self.unblock.reset_with_verified(cmd.data, pin, self._persist))
         return _sw_only(self.unblock.reset_retry_counter(cmd.data, pin, self._persist))
 
-    def _get_data(self, cmd: CommandApdu) -> Reply:
-        """cartesim: GET DATA 00 CA 01 <ref> returns the counters of a PIN object."""
-        if cmd.data:
-            return _sw_only(SW.WRONG_LENGTH)
-        if cmd.p1 != layout.GET_DATA_PIN_INFO_P1:
-            return _sw_only(SW.DATA_NOT_FOUND)
-        if cmd.p2 == layout.PIN_REF_PORTEUR and self.pin is not None:
-            body = tlv.encode(layout.TAG_PIN_TRIES_LEFT, bytes((self.pin.tries_left,)))
-            body += tlv.encode(layout.TAG_PIN_TRIES_MAX, bytes((self.pin.tries_max,)))
-        elif cmd.p2 == layout.PIN_REF_DEBLOCAGE and self.unblock is not None:
-            u = self.unblock
-            body = tlv.encode(layout.TAG_PIN_TRIES_LEFT, bytes((u.tries_left,)))
-            body += tlv.encode(layout.TAG_PIN_TRIES_MAX, bytes((u.tries_max,)))
-            body += tlv.encode(layout.TAG_PIN_USES_LEFT, bytes((u.uses_left,)))
-            body += tlv.encode(layout.TAG_PIN_USES_MAX, bytes((u.uses_max,)))
-        else:
-            return _sw_only(SW.DATA_NOT_FOUND)
-        return tlv.encode(layout.TAG_PIN_INFO, body), SW.OK
-
-    _HANDLERS: ClassVar[dict[int, Callable[[CardOS, CommandApdu], Reply]]] = {
-        A.INS_SELECT: _select,
-        A.INS_READ_BINARY: _read_binary,
-        A.INS_VERIFY: _verify,
-        A.INS_CHANGE_REFERENCE_DATA: _change,
-        A.INS_RESET_RETRY_COUNTER: _reset_retry_counter,
-        A.INS_GET_DATA: _get_data,
-    }
+    def _handlers(self) -> dict[int, Handler]:
+        """The instructions this card answers under CLA 00."""
+        return {
+            A.INS_SELECT: self._select,
+            A.INS_READ_BINARY: self._read_binary,
+            A.INS_VERIFY: self._verify,
+            A.INS_CHANGE_REFERENCE_DATA: self._change,
+            A.INS_RESET_RETRY_COUNTER: self._reset_retry_counter,
+        }

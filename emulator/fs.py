@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cartesim.core import tlv
-from cartesim.core.layout import FID_MF
+from cartesim.core.layout import FID_MF, TAG_ACL_CONTACT, TAG_ACL_CONTACTLESS, TAG_ACLS
+
+# A file's content, or how to make it when first read (certificates: their keys are derived
+# only when a reader asks, so that building a card stays fast).
+Content = bytes | Callable[[], bytes]
+
+
+def _security_attributes(acl: bytes | None, contactless: bytes | None) -> bytes:
+    """IAS-ECC security attributes: A1 { 8C contact rules, 9C contactless rules }."""
+    if acl is None:
+        return b""
+    rules = tlv.encode(TAG_ACL_CONTACT, acl) + tlv.encode(TAG_ACL_CONTACTLESS, contactless or acl)
+    return tlv.encode(TAG_ACLS, rules)
 
 
 @dataclass(eq=False)
@@ -13,18 +26,26 @@ class EF:
     """A transparent elementary file."""
 
     fid: int
-    data: bytes
+    data: Content
     sfi: int | None = None
     read_pin: int | None = None  # PIN reference whose verification READ BINARY needs
+    acl: bytes | None = None  # IAS-ECC access rules (AM byte + SCBs), shown in the FCP when set
+    acl_contactless: bytes | None = None  # when they differ from the contact ones
     parent: DF | None = field(default=None, repr=False)
+
+    def content(self) -> bytes:
+        if callable(self.data):
+            self.data = self.data()
+        return self.data
 
     def fcp(self) -> bytes:
         return tlv.encode(
             0x62,
-            tlv.encode(0x80, len(self.data).to_bytes(2, "big"))
+            tlv.encode(0x80, len(self.content()).to_bytes(2, "big"))
             + tlv.encode(0x82, b"\x01")  # working EF, transparent
             + tlv.encode(0x83, self.fid.to_bytes(2, "big"))
             + (tlv.encode(0x88, bytes((self.sfi << 3,))) if self.sfi else b"")
+            + _security_attributes(self.acl, self.acl_contactless)
             + tlv.encode(0x8A, b"\x05"),  # life cycle: operational, activated
         )
 
@@ -36,6 +57,7 @@ class DF:
     fid: int | None
     aid: bytes | None = None
     children: list[EF | DF] = field(default_factory=list)
+    acl: bytes | None = None
     parent: DF | None = field(default=None, repr=False)
 
     def add(self, child: EF | DF) -> EF | DF:
@@ -68,7 +90,7 @@ class DF:
             body += tlv.encode(0x83, self.fid.to_bytes(2, "big"))
         if self.aid:
             body += tlv.encode(0x84, self.aid)
-        return tlv.encode(0x62, body + tlv.encode(0x8A, b"\x05"))
+        return tlv.encode(0x62, body + _security_attributes(self.acl, None) + tlv.encode(0x8A, b"\x05"))
 
 
 def make_mf() -> DF:

@@ -81,10 +81,13 @@ class Pin(_Counted):
 
 @dataclass
 class UnblockCode(_Counted):
-    """The code de déblocage: its own retry counter and a usage counter (unblocks left)."""
+    """The code de déblocage: its own retry counter, a usage counter (unblocks left) and a
+    (volatile) security status for the two-step unblock: VERIFY it, then RESET RETRY COUNTER
+    with the new code porteur only."""
 
     uses_max: int
     uses_left: int
+    verified: bool = False
 
     @property
     def exhausted(self) -> bool:
@@ -92,25 +95,61 @@ class UnblockCode(_Counted):
         return pins.unblock_exhausted(self.tries_left, self.uses_left)
 
     def status(self) -> int:
-        return SW.AUTH_BLOCKED if self.exhausted else sw.counter(self.tries_left)
+        if self.exhausted:
+            return SW.AUTH_BLOCKED
+        return SW.OK if self.verified else sw.counter(self.tries_left)
 
-    def reset_retry_counter(self, data: bytes, pin: Pin, persist: Persist) -> int:
-        """RESET RETRY COUNTER: unblock code (8 digits) ‖ new PIN (4 to 8 digits)."""
-        n = pins.UNBLOCK_DIGITS
-        if not n + pins.PIN_MIN_DIGITS <= len(data) <= n + pins.PIN_MAX_DIGITS:
-            return SW.WRONG_LENGTH
-        candidate, new = data[:n], data[n:]
-        if not (pins.is_unblock_code(candidate) and pins.is_pin(new)):
+    def _check(self, candidate: bytes, persist: Persist) -> int:
+        """Compare the code de déblocage, spending a try; SW.OK leaves the counter restored."""
+        if not pins.is_unblock_code(candidate):
             return SW.WRONG_DATA
         if self.exhausted:
             return SW.AUTH_BLOCKED
         if not self._try(candidate, persist):
+            self.verified = False
             return self._failed_sw()
+        return SW.OK
+
+    def verify(self, candidate: bytes, persist: Persist) -> int:
+        """VERIFY of the code de déblocage (OpenSC's unblock, first step)."""
+        result = self._check(candidate, persist)
+        if result == SW.OK:
+            self.tries_left = self.tries_max
+            persist()
+            self.verified = True
+        return result
+
+    def _unblock(self, pin: Pin, new: bytes, persist: Persist) -> int:
         # One persist for the whole unblock: a crash leaves it fully applied or not at all.
         self.tries_left = self.tries_max
         self.uses_left -= 1
+        self.verified = False
         pin.code = new.decode()
         pin.tries_left = pin.tries_max
         pin.verified = False
         persist()
         return SW.OK
+
+    def reset_retry_counter(self, data: bytes, pin: Pin, persist: Persist) -> int:
+        """RESET RETRY COUNTER P1=00 (Cryptolib's unblock): unblock code (8 digits) ‖ new PIN."""
+        n = pins.UNBLOCK_DIGITS
+        if not n + pins.PIN_MIN_DIGITS <= len(data) <= n + pins.PIN_MAX_DIGITS:
+            return SW.WRONG_LENGTH
+        candidate, new = data[:n], data[n:]
+        if not pins.is_pin(new):
+            return SW.WRONG_DATA
+        result = self._check(candidate, persist)
+        return self._unblock(pin, new, persist) if result == SW.OK else result
+
+    def reset_with_verified(self, new: bytes, pin: Pin, persist: Persist) -> int:
+        """RESET RETRY COUNTER P1=02 (OpenSC's unblock): the new PIN only, after VERIFY of the
+        code de déblocage in this session."""
+        if not pins.PIN_MIN_DIGITS <= len(new) <= pins.PIN_MAX_DIGITS:
+            return SW.WRONG_LENGTH
+        if not pins.is_pin(new):
+            return SW.WRONG_DATA
+        if self.exhausted:
+            return SW.AUTH_BLOCKED
+        if not self.verified:
+            return SW.SECURITY_NOT_SATISFIED
+        return self._unblock(pin, new, persist)

@@ -28,6 +28,7 @@ from pydantic import (
 from cartesim.core import codes, layout, pins
 from cartesim.core.atr import CardKind
 from cartesim.core.errors import InputError
+from cartesim.emulator.keys import credential_from_pem
 from cartesim.emulator.safe_yaml import load_yaml
 from cartesim.emulator.validation import one_line, plain_message
 from cartesim.emulator.vitale_records import identity_record
@@ -173,8 +174,15 @@ class Holder(_Model):
 
 
 class Situation(_Model):
-    """One exercise situation (N° situation is its position in the list, from 1)."""
+    """One exercise situation, in file 3F00/0001/D120 + (numero - 1)."""
 
+    numero: int | None = Field(
+        None,
+        ge=1,
+        le=16,
+        description="N° situation, 1 to 16 (default: its position in the list); real cards may "
+        "leave gaps in the numbering",
+    )
     mode_exercice: _code(1, codes.MODE_EXERCICE)  # type: ignore[valid-type]
     statut_exercice: _code(1)  # type: ignore[valid-type]
     secteur_activite: _code(2)  # type: ignore[valid-type]
@@ -232,21 +240,74 @@ class UnblockCounters(_Model):
 class UpdateRecord(_Model):
     """EF_ACTUA (3F00/D010): the last card update, start and end."""
 
-    debut: dt.datetime = dt.datetime(2025, 1, 6, 9, 30, 0)
-    fin: dt.datetime = dt.datetime(2025, 1, 6, 9, 30, 12)
+    debut: dt.datetime
+    fin: dt.datetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> UpdateRecord:
+        if self.fin < self.debut:
+            raise ValueError("fin is before debut")
+        return self
+
+
+class OwnKey(_Model):
+    """A key and its certificate given by the profile (PEM), instead of cartesim's test ones."""
+
+    key: str = Field(description="unencrypted PEM private key, RSA-2048")
+    certificate: str = Field(description="PEM X.509 certificate of that key")
+
+    @model_validator(mode="after")
+    def _usable(self) -> OwnKey:
+        credential_from_pem(self.key, self.certificate)  # CredentialError: one line, no key shown
+        return self
+
+
+class CpsKeys(_Model):
+    """The card's two keys: by default derived from the card (see docs/card-layout.md)."""
+
+    signature: Annotated[OwnKey | None, Field(description="CPS_PRIV_SIG (0x81) and its certificate")] = None
+    authentication: Annotated[OwnKey | None, Field(description="CPS_PRIV_AUT (0x82) and its certificate")] = (
+        None
+    )
+
+
+class Pkcs15Settings(_Model):
+    """Choices the public facts leave open about the PKCS#15 application."""
+
+    unblock_code_object: Annotated[
+        bool, Field(description="the AODF also lists the code de déblocage (OpenSC's tools can then unblock)")
+    ] = True
 
 
 class CpsProfile(_Model):
     kind: ClassVar[CardKind] = CardKind.CPS
     type: Literal["cps"]
     description: str = ""
-    serial: _code(10) = "0000000001"  # type: ignore[valid-type]
+    serial: _code(layout.SERIAL_DIGITS) = Field(  # type: ignore[valid-type]
+        "00000001", description="the card number in EF.SN.ICC's PAN (8 digits)"
+    )
     holder: Holder
     situations: list[Situation] = Field(min_length=1, max_length=16)
     pin: PinCounters
     unblock: UnblockCounters
-    mise_a_jour: UpdateRecord = UpdateRecord()
+    mise_a_jour: UpdateRecord | None = Field(
+        None, description="the last update (EF_ACTUA); a card never updated has no EF_ACTUA"
+    )
+    keys: CpsKeys = CpsKeys()
+    pkcs15: Pkcs15Settings = Pkcs15Settings()
+    cps2ter: bool = Field(True, description="the CPS2ter volet (CLA A0) is present")
     faults: list[Fault] = Field(default_factory=list, max_length=64)
+
+    @model_validator(mode="after")
+    def _situation_numbers(self) -> CpsProfile:
+        numbers = self.situation_numbers()
+        if len(set(numbers)) != len(numbers):
+            raise ValueError(f"situations: two situations have the same numero ({numbers})")
+        return self
+
+    def situation_numbers(self) -> list[int]:
+        """Each situation's number: its ``numero``, or its position in the list."""
+        return [s.numero if s.numero is not None else i + 1 for i, s in enumerate(self.situations)]
 
 
 # --- Vitale -----------------------------------------------------------------------------------

@@ -82,7 +82,7 @@ def cps_profile_dicts() -> st.SearchStrategy[dict[str, Any]]:
     return st.fixed_dictionaries(
         {
             "type": st.just("cps"),
-            "serial": digits(10),
+            "serial": digits(layout.SERIAL_DIGITS),
             "holder": st.fixed_dictionaries(
                 {
                     "type_carte": _code(codes.TYPE_CARTE),

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from cartesim.core import layout, tlv
 from cartesim.emulator.cardos import CardOS
-from cartesim.emulator.cards import build_card
+from cartesim.emulator.cards import build_card, cps
 from cartesim.emulator.fs import EF
 from cartesim.emulator.profile import load_profile
 from tests.helpers import CARDS, apdu
@@ -16,7 +16,7 @@ from tests.helpers import CARDS, apdu
 PROFILES = {name: load_profile(CARDS / f"{name}.yaml") for name in ("cps-roulette", "vitale-famille")}
 
 SELECT_IAS = "00A4040C0D E828BD080F8025000001FF0010"
-SELECT_HOLDER = "00A4080C04 0001D001"
+SELECT_HOLDER = "00A4080C04 0001D107"
 SELECT_SITUATION1 = "00A4080C04 0001D120"
 
 
@@ -29,10 +29,14 @@ def _value(items: list[tlv.Tlv], tag: int) -> bytes:
     return found.value
 
 
-def test_cps3_aid_selectable_as_independent_tools_send_it(cps_os: CardOS) -> None:
+def test_cps3_select_answers_of_the_real_card(cps_os: CardOS) -> None:
+    """OpenSC commits 1a3666364 and 20f359ea0, issue #2223: what a real CPx answers."""
     assert apdu(cps_os, SELECT_IAS) == "9000"
-    assert apdu(cps_os, "00A4040C08 8025000001FF0002") == "9000"  # CPS2ter AID
+    assert apdu(cps_os, "00A404000D E828BD080F8025000001FF0010") == "6A86"  # P2=00: no FCI
+    assert apdu(cps_os, "00A4020002 D003") == "6A86"  # EF by FID, FCI asked
+    assert apdu(cps_os, "00A4040008 8025000001FF0100") == "9000"  # root AID: 90 00, no data
     assert apdu(cps_os, "00A4040C05 E828BD080F") == "9000"  # partial DF name
+    assert apdu(cps_os, "00A4040C08 8025000001FF0002") == "6A82"  # no such AID on a CPS3
 
 
 @pytest.mark.parametrize(
@@ -55,16 +59,19 @@ def test_cps3_aid_selectable_as_independent_tools_send_it(cps_os: CardOS) -> Non
         ("00B0000010", "6986"),  # READ BINARY with a DF selected
         ("00B0E10000", "6A86"),  # SFI P1 with bits 6-7 set
         ("00B09F0000", "6A86"),  # SFI 31 is reserved
-        ("00B09E0000", "6A82"),  # no EF with SFI 30
+        ("00B0990000", "6A82"),  # no EF with SFI 25
         ("00C0000010", "6985"),  # GET RESPONSE with nothing pending
         ("00C0010010", "6B00"),
         ("0020000101 31", "6700"),  # a 1-digit PIN
         ("0020000109 313233343536373839", "6700"),  # a 9-digit PIN
         ("0020000501 31", "6A88"),  # no PIN 05
         ("0020010104 31323334", "6A86"),
-        ("00CA010500", "6A88"),  # GET DATA unknown PIN
-        ("00CA020100", "6A88"),
-        ("00CA0101 0100", "6700"),  # GET DATA with data
+        ("00CA010100", "6D00"),  # GET DATA 00 CA: no such instruction on a CPS3 (00 CB)
+        ("00CB3FFF0A 4D087006BF810502A080", "6A88"),  # SDO GET DATA: no PIN 05
+        ("00CB3FFF0A 4D087006BFFB0502A080", "6A88"),  # SE data: not readable on a CPx
+        ("00CB3FFF0B 4D097007BF8101037F4180", "6A86"),  # no public CHV part but the DOCP
+        ("00CB3FFE0A 4D087006BF810102A080", "6A86"),
+        ("00CB3FFF03 4D0100", "6A80"),
         ("002C000104 31323334", "6700"),  # unblock data too short
         ("002C00010C 3132333435363738 31323341", "6A80"),  # new PIN not digits
         ("002C00050C 3132333435363738 31323334", "6A88"),
@@ -76,30 +83,53 @@ def test_status_words(cps_os: CardOS, command: str, sw: str) -> None:
     assert apdu(cps_os, command)[-4:] == sw
 
 
-def test_select_fci_and_fcp_over_t0(cps_os: CardOS) -> None:
-    assert cps_os.t0
-    r = apdu(cps_os, "00A4000002 3F00")  # P2=00: FCI, returned through GET RESPONSE
-    assert r[:2] == "61"
-    n = int(r[2:], 16)
-    fci = bytes.fromhex(apdu(cps_os, f"00C00000{n:02X}"))
-    assert fci[-2:] == b"\x90\x00"
-    (t,) = tlv.decode(fci[:-2])
+def _fcp(card: CardOS, select: str) -> tlv.Tlv:
+    r = apdu(card, select)
+    assert r[:2] == "61", r
+    raw = bytes.fromhex(apdu(card, f"00C00000{r[2:]}"))
+    assert raw[-2:] == b"\x90\x00"
+    (t,) = tlv.decode(raw[:-2])
+    return t
+
+
+def test_select_fci_and_fcp_over_t0(vitale_os: CardOS, cps_os: CardOS) -> None:
+    t = _fcp(vitale_os, "00A4000002 3F00")  # P2=00: FCI, returned through GET RESPONSE
     assert t.tag == 0x6F
     assert _value(t.children(), 0x83) == b"\x3f\x00"
-    r = apdu(cps_os, "00A4080404 0001D001")  # P2=04: FCP of the holder EF
-    fcp = bytes.fromhex(apdu(cps_os, f"00C00000{r[2:]}"))[:-2]
-    (t,) = tlv.decode(fcp)
+    assert cps_os.t0
+    t = _fcp(cps_os, "00A4080404 0001D107")  # P2=04: FCP of the holder EF
     assert t.tag == 0x62
-    assert _value(t.children(), 0x83) == b"\xd0\x01"
-    assert apdu(cps_os, "00A4080C04 0001D001") == "9000"  # P2=0C: no data
+    assert _value(t.children(), 0x83) == b"\xd1\x07"
+    assert apdu(cps_os, "00A4080C04 0001D107") == "9000"  # P2=0C: no data
+
+
+def test_every_cps_fcp_carries_ias_ecc_security_attributes(cps_os: CardOS) -> None:
+    """OpenSC's IAS-ECC driver refuses an FCP without A1 { 8C, 9C } ("ACLs tag missing")."""
+    for node in cps_os.mf.walk():
+        (fcp,) = tlv.decode(node.fcp())
+        acls = tlv.find(fcp.children(), 0xA1)
+        assert acls is not None, f"{node.fid:04X}" if node.fid is not None else "ADF"
+        assert {c.tag for c in acls.children()} == {0x8C, 0x9C}
+
+
+def test_real_cpx_fcp_and_ef_atr(cps_os: CardOS) -> None:
+    """The FCPs of EF.ATR and EF.SN.ICC byte for byte as a real CPx answers them (#2223, #2275)."""
+    fcp = _fcp(cps_os, "00A4090404 3F002F01")
+    assert fcp.to_bytes().hex().upper().startswith("62258002003982010183022F018801E8A1128C077B45FFFFFF4500")
+    ef_atr = bytes.fromhex(apdu(cps_os, "00B0000039"))[:-2]
+    assert ef_atr == layout.EF_ATR_CONTENT
+    fcp = _fcp(cps_os, "00A4090404 3F00D003")
+    assert fcp.to_bytes().hex().upper() == (
+        "62258002000C8201018302D0038801E0A1128C077BFFFFFFFFFF009C077BFFFFFFFFFF008A0105"
+    )
 
 
 def test_case4_answers_61xx_even_with_le(cps_os: CardOS) -> None:
-    assert apdu(cps_os, "00A4000002 3F00 00").startswith("61")
+    assert apdu(cps_os, "00A4080402 D003 00").startswith("61")
 
 
 def test_get_response_in_parts_and_wrong_le(cps_os: CardOS) -> None:
-    n = int(apdu(cps_os, "00A4000002 3F00")[2:], 16)
+    n = int(apdu(cps_os, "00A4080402 D003")[2:], 16)
     assert apdu(cps_os, f"00C00000{n + 1:02X}") == f"6C{n:02X}"  # too long: 6Cxx, kept
     first = apdu(cps_os, "00C0000004")
     assert first[-4:] == f"61{n - 4:02X}"
@@ -109,7 +139,7 @@ def test_get_response_in_parts_and_wrong_le(cps_os: CardOS) -> None:
 
 
 def test_other_command_drops_pending_response(cps_os: CardOS) -> None:
-    apdu(cps_os, "00A4000002 3F00")
+    apdu(cps_os, "00A4080402 D003")
     apdu(cps_os, "00A4000C02 3F00")
     assert apdu(cps_os, "00C0000001") == "6985"
 
@@ -131,24 +161,29 @@ def test_read_binary_t0_wrong_le_then_exact(cps_os: CardOS) -> None:
 
 
 def test_read_binary_by_short_file_id(cps_os: CardOS) -> None:
-    apdu(cps_os, "00A4080C02 0001")
-    r = apdu(cps_os, "00B0810000")  # SFI 1 = holder file
-    assert r.startswith("6C")
-    assert apdu(cps_os, f"00B08100{r[2:]}").startswith("E1")
+    r = apdu(cps_os, "00B09C00C0")  # SFI 1C = EF.SN.ICC, read as OpenSC reads it
+    assert r == "6C0C"
+    assert apdu(cps_os, "00B09C000C") == "5A0A8025000001000215209F9000"
 
 
-def test_sn_icc_public_layout(cps_os: CardOS) -> None:
+def test_sn_icc_is_a_pan_with_its_luhn_digit(cps_os: CardOS) -> None:
+    """5A 0A, issuer 80 25 00 00 01 at offset 2 (Cryptolib), card number, Luhn digit, F."""
     apdu(cps_os, "00A4080C02 D003")
     sn = bytes.fromhex(apdu(cps_os, "00B000000C"))
-    assert len(sn) == 14
     assert sn[-2:] == b"\x90\x00"
+    assert sn[:2] == b"\x5a\x0a"
     assert sn[2:7] == layout.SN_ICC_ISSUER
+    digits = sn[2:12].hex().upper().rstrip("F")
+    assert digits == "8025000001" + "00021520" + "9"
+    assert cps.luhn_digit("802500000199213845") == "0"  # the real card of OpenSC #2275
 
 
-def test_actua_record(cps_os: CardOS) -> None:
-    apdu(cps_os, "00A4080C02 D010")
-    r = apdu(cps_os, "00B0000000")
-    raw = bytes.fromhex(apdu(cps_os, f"00B00000{r[2:]}"))[:-2]
+def test_actua_only_on_an_updated_card(cps_os: CardOS) -> None:
+    assert apdu(cps_os, "00A4080C02 D010") == "6A82"  # never updated: no EF_ACTUA (#2275)
+    updated = build_card(load_profile(CARDS / "cps-two-situations.yaml"))
+    apdu(updated, "00A4080C02 D010")
+    r = apdu(updated, "00B0000000")
+    raw = bytes.fromhex(apdu(updated, f"00B00000{r[2:]}"))[:-2]
     (t,) = tlv.decode(raw)
     assert t.tag == 0xEC
     start = _value(t.children(), 0x81)
@@ -171,13 +206,14 @@ def test_holder_readable_without_pin(cps_os: CardOS) -> None:
 
 
 def test_select_parent_and_sibling_by_fid(cps_os: CardOS) -> None:
-    apdu(cps_os, "00A4080C04 0001D001")
+    apdu(cps_os, "00A4080C04 0001D107")
     assert apdu(cps_os, "00A4020C02 D120") == "9000"  # EF under current DF
     assert apdu(cps_os, "00A4000C02 0001") == "9000"  # the parent DF
     assert apdu(cps_os, "00A4000C02 D003") == "9000"  # a sibling of the DF
     assert apdu(cps_os, "00A4000C") == "9000"  # no data: the MF
-    assert apdu(cps_os, "00A4090C04 0001D001") == "9000"  # path from current DF (MF)
-    assert apdu(cps_os, "00A4080C06 3F000001D001") == "9000"  # path may start with 3F00
+    assert apdu(cps_os, "00A4090C04 0001D107") == "9000"  # path from current DF (MF)
+    assert apdu(cps_os, "00A4090C06 3F000001D107") == "9000"  # as OpenSC sends it: 3F00 first
+    assert apdu(cps_os, "00A4020C02 3F00") == "9000"  # the MF as a file ID (OpenSC)
 
 
 def test_vitale_public_reads(vitale_os: CardOS) -> None:
@@ -246,8 +282,10 @@ def test_vitale_map_names_every_application_and_file(name: str) -> None:
 
 
 # --- robustness --------------------------------------------------------------------------------
-_HEADERS = st.sampled_from([0xA4, 0xB0, 0x20, 0x24, 0x2C, 0xC0, 0xCA]).flatmap(
-    lambda ins: st.tuples(st.just(0), st.just(ins), st.integers(0, 255), st.integers(0, 255))
+_HEADERS = st.sampled_from([0xA4, 0xB0, 0x20, 0x24, 0x2C, 0xC0, 0xCA, 0xCB, 0x22, 0x2A, 0x88, 0x84]).flatmap(
+    lambda ins: st.tuples(
+        st.sampled_from([0x00, 0x10, 0xA0]), st.just(ins), st.integers(0, 255), st.integers(0, 255)
+    )
 )
 
 

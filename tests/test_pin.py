@@ -88,8 +88,11 @@ def test_unblock_resets_pin_and_counts_a_use(cps_os: CardOS) -> None:
     assert apdu(cps_os, "0020000104 34333231") == "9000"
     assert cps_os.unblock is not None
     assert cps_os.unblock.uses_left == 9
-    assert apdu(cps_os, "00CA010200") == "6C0E"  # T=0 case 2: the exact Le, please
-    assert apdu(cps_os, "00CA01020E") == "A00C" + "80010A" + "81010A" + "820109" + "83010A" + "9000"
+    # the unblock code's SDO: 9A tries max, 9B tries left, 9C uses max, 9D uses left (T=0: 61xx)
+    assert apdu(cps_os, "00CB3FFF0A 4D087006BF810202A080") == "611E"
+    assert apdu(cps_os, "00C000001E") == (
+        "701CBF81021 8A0169A010A9B010A9C010A9D0109A1088C06F3FF00FFFF00".replace(" ", "") + "9000"
+    )
 
 
 def test_unblock_with_6_digit_new_pin(cps_os: CardOS) -> None:

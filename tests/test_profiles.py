@@ -53,11 +53,14 @@ def test_every_shipped_profile_reads_back(path: Path, cartesim: CardFactory) -> 
         )
         st = card.status()
         assert st.pin_tries_left == (p.pin.tries_max if p.pin.tries_left is None else p.pin.tries_left)
+        assert st.pin_tries_max == p.pin.tries_max
+        assert card.read_serial() == p.serial
         if not st.blocked:
             data = card.read(p.pin.code, confirm_last_try=True)
+            assert data.serial == p.serial
             assert len(data.situations) == len(p.situations)
-            for i, (got, want) in enumerate(zip(data.situations, p.situations, strict=True)):
-                assert got.numero == str(i + 1)
+            for number, got, want in zip(p.situation_numbers(), data.situations, p.situations, strict=True):
+                assert got.numero == str(number)
                 assert got.raison_structure == want.raison_structure
                 assert got.code_specialite == want.code_specialite
     else:
@@ -151,6 +154,22 @@ INVALID = [
     (ROULETTE, "type", "cpx", "type", "'cpx'; expected 'cps' or 'vitale'"),
     (ROULETTE, "type", _DELETE, "type", "missing; expected"),
     (ROULETTE, "serial", "12", "serial", "should match pattern"),
+    (ROULETTE, "serial", "0000021520", "serial", "should match pattern"),  # 8 digits in the PAN
+    (ROULETTE, "situations.0.numero", 17, "situations[0].numero", "less than or equal to 16"),
+    (
+        ROULETTE,
+        "situations",
+        [dict(ROULETTE["situations"][0], numero=2), dict(ROULETTE["situations"][0])],
+        "(top)",
+        "two situations have the same numero",
+    ),
+    (
+        ROULETTE,
+        "mise_a_jour",
+        {"debut": dt.datetime(2025, 2, 1), "fin": dt.datetime(2025, 1, 1)},
+        "mise_a_jour",
+        "fin is before debut",
+    ),
     (ROULETTE, "pin", "1234", "pin", "valid dictionary"),
     (FAMILLE, "assure.nir", "28205751234", "assure.nir", "should match pattern"),
     (FAMILLE, "assure.date_naissance", "1982-05-12", "assure.date_naissance", "should match pattern"),

@@ -28,8 +28,9 @@ def test_lire_cps_equals_the_reference_page(read_cps: Callable[[str, str], CpsDa
 def test_two_situations_listed_and_detailed(read_cps: Callable[[str, str], CpsData]) -> None:
     text = report.lire_cps(read_cps("cps-two-situations", "4242"))
     assert "Détail de la situation n° [1]" in text
-    assert "Détail de la situation n° [2]" in text
-    assert text.endswith("Liste des situations\n\nSituation n° [1]\nSituation n° [2]\n")
+    assert "Détail de la situation n° [3]" in text  # situation 2 is a gap on this card
+    assert "N° situation= 3\n" in text
+    assert text.endswith("Liste des situations\n\nSituation n° [1]\nSituation n° [3]\n")
     assert "Raison structure= CENTRE DE SANTE DES LILAS\n" in text
     assert "Code civilité = 13\n" in text
 

@@ -202,11 +202,12 @@ def test_mismatch_report_expected_actual_trace_and_no_code(tmp_path: Path) -> No
         "    0020000104********  -> 63C2",
         "    then the state query:",
         "    00200001  -> 63C2",
-        "    00CA010100  -> 6C08",
-        "    00CA010108  -> A0068001028101039000",
         "    00200002  -> 63CA",
-        "    00CA010200  -> 6C0E",
-        "    00CA01020E  -> A00C80010A81010A82010983010A9000",
+        "    00A4000C023F00  -> 9000",
+        "    00CB3FFF0A4D087006BF810102A08000  -> 6118",  # the counters as IAS-ECC SDOs
+        "    00C0000018  -> 7016BF810112A0109A01039B0102A1088C06F3000013FF009000",
+        "    00CB3FFF0A4D087006BF810202A08000  -> 611E",
+        "    00C000001E  -> 701CBF810218A0169A010A9B010A9C010A9D0109A1088C06F3FF00FFFF009000",
     ]
     output = "\n".join(lines).replace(str(path), "<scenario>")
     assert report.replace(str(path), "<scenario>") in output

@@ -97,9 +97,9 @@ def test_engine_refuses_a_card_whose_files_disagree() -> None:
     rights = app.child(layout.FID_VITALE_RIGHTS)
     nir = app.child(layout.FID_VITALE_NIR)
     assert isinstance(rights, EF) and isinstance(nir, EF)
-    three = tlv.encode_all(tlv.decode(rights.data)[:3])
+    three = tlv.encode_all(tlv.decode(rights.content())[:3])
     assert str(_tampered(layout.FID_VITALE_RIGHTS, three)) == "rights: 3 records for 4 persons"
-    assert str(_tampered(layout.FID_VITALE_NIR, nir.data[:19])) == "NIR: 1 records for 4 persons"
+    assert str(_tampered(layout.FID_VITALE_NIR, nir.content()[:19])) == "NIR: 1 records for 4 persons"
     assert "card: template 66 missing" in str(_tampered(layout.FID_VITALE_CARD, b"\x67\x00"))
 
 

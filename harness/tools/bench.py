@@ -5,7 +5,9 @@
 - pcsc: the emulated CPS through pcscd on a mix of SELECT, READ BINARY and tries-left queries;
 - direct: the same mix in-process;
 - scenario: three wrong codes + unblock + verify + the full "Lire CPS", through pcscd;
-- card visible: from starting `cartesim emulate` to the card present in PC/SC.
+- card visible: from starting `cartesim emulate` to the card present in PC/SC;
+- PKCS#11 login + signature: OpenSC's opensc-pkcs11.so driven by PyKCS11 (C_Login with the code
+  porteur, then C_Sign with CPS_PRIV_AUT) on the card of `cartesim emulate`, through pcscd.
 """
 
 from __future__ import annotations
@@ -101,6 +103,7 @@ class Figures:
     pcsc_vs_floor: float | None = None
     scenario_ms: float | None = None
     card_visible_ms: float | None = None
+    pkcs11_login_sign_ms: float | None = None
     note: str = ""
 
 
@@ -115,6 +118,44 @@ def _card_visible_ms(reader: str) -> float:
         if wait_reader(reader, present=True, timeout=10.0) is None:
             raise TimeoutError("the emulated card never showed in PC/SC")
         return (time.perf_counter() - start) * 1000
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+        wait_reader(reader, present=False, timeout=CARD_TIMEOUT)
+
+
+def _pkcs11_login_sign_ms(reader: str, pin: str) -> float | str:
+    """Median time of C_Login + C_Sign through OpenSC's PKCS#11 module, on a card served by
+    `cartesim emulate` (PyKCS11 holds the interpreter while it waits: the card must be another
+    process); the reason when it cannot be measured."""
+    from cartesim.core.transport.pcsc import wait_reader
+    from cartesim.harness.tools.pkcs11 import Token, opensc_module
+
+    module = opensc_module()
+    if module is None:
+        return "PKCS#11 figure skipped: opensc-pkcs11.so not found (apt install opensc)"
+    try:
+        import PyKCS11  # noqa: F401 - only to say so when it is missing
+    except ImportError:
+        return "PKCS#11 figure skipped: PyKCS11 not installed (pip install 'cartesim[test]')"
+    proc = subprocess.Popen(
+        [*CARTESIM_ARGV, "emulate", SAMPLE_CPS], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        if wait_reader(reader, present=True, timeout=10.0) is None:
+            return "PKCS#11 figure skipped: the emulated card never showed in PC/SC"
+        token = Token(module, reader)  # binds PKCS#15, reads the certificates: not timed
+        try:
+            runs = []
+            for _ in range(5):
+                start = time.perf_counter()
+                token.login(pin)
+                token.sign_sha256(b"cartesim bench")
+                runs.append((time.perf_counter() - start) * 1000)
+                token.session.logout()
+        finally:
+            token.close()
+        return sorted(runs)[len(runs) // 2]
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)
@@ -149,6 +190,13 @@ def run(seconds: float = 2.0, say: Callable[[str], None] = lambda _: None) -> Fi
             floor.close()
         say("card visible after `cartesim emulate`…")
         visible = sorted(_card_visible_ms(vpcd_reader(0)) for _ in range(3))[1]
+        say("PKCS#11 login + signature through pcscd…")
+        pin, _ = sample_codes()
+        pkcs11 = _pkcs11_login_sign_ms(vpcd_reader(0), pin)
+    if isinstance(pkcs11, str):
+        figures.note = pkcs11
+    else:
+        figures.pkcs11_login_sign_ms = pkcs11
     figures.floor_apdu_per_s = floor_rate
     figures.pcsc_apdu_per_s = pcsc
     figures.pcsc_vs_floor = pcsc / floor_rate

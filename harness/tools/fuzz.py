@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from cartesim.core import apdu as A
 from cartesim.core import layout
-from cartesim.core.sw import SW, SW1_MORE_DATA, SW1_WRONG_LE, SW_COUNTER_BASE
+from cartesim.core.sw import SW, SW1_MORE_DATA, SW1_MORE_DATA_CPS2TER, SW1_WRONG_LE, SW_COUNTER_BASE
 from cartesim.emulator.cardos import CardOS
 from cartesim.emulator.cards import build_card
 from cartesim.emulator.catalog import resolve_profile
@@ -30,6 +30,10 @@ _INS = [
     A.INS_RESET_RETRY_COUNTER,
     A.INS_GET_RESPONSE,
     A.INS_GET_DATA,
+    layout.INS_GET_DATA_SDO,
+    0x22,  # MSE SET
+    0x2A,  # PSO
+    0x88,  # INTERNAL AUTHENTICATE
 ]
 
 
@@ -50,13 +54,17 @@ _INTERESTING_DATA = [
     b"1234",
     b"0000",
     b"12345678" + b"4321",
+    bytes.fromhex("4D087006BF810102A080"),  # an SDO's counters
+    bytes.fromhex("8401818001 42"),  # MSE SET DST
+    bytes.fromhex("9000 8003616263"),  # PSO HASH, no intermediate state
+    b"\x40\x10",
 ]
 
 
 def valid_sw(sw: int) -> bool:
     if sw in _KNOWN:
         return True
-    return sw >> 8 in (SW1_MORE_DATA, SW1_WRONG_LE) or sw & 0xFFF0 == SW_COUNTER_BASE
+    return sw >> 8 in (SW1_MORE_DATA, SW1_MORE_DATA_CPS2TER, SW1_WRONG_LE) or sw & 0xFFF0 == SW_COUNTER_BASE
 
 
 @dataclass
@@ -73,7 +81,7 @@ def _random_bytes(rng: random.Random) -> bytes:
 
 def _wrong_apdu(rng: random.Random) -> bytes:
     """A well-formed short APDU with plausible but wrong parts."""
-    cla = rng.choice((0x00, 0x00, 0x00, 0x80, 0x0C, rng.randint(0, 255)))
+    cla = rng.choice((0x00, 0x00, 0x00, 0x80, 0x0C, 0x10, layout.CLA_CPS2TER, rng.randint(0, 255)))
     ins = rng.choice([*_INS, rng.randint(0, 255)])
     p1 = rng.choice((0x00, 0x02, 0x04, 0x08, 0x09, 0x80 | rng.randint(0, 31), rng.randint(0, 255)))
     p2 = rng.choice((0x00, 0x01, 0x02, 0x04, 0x0C, rng.randint(0, 255)))
