@@ -29,7 +29,7 @@ from cartesim.core import codes, layout, pins
 from cartesim.core.atr import CardKind
 from cartesim.core.errors import InputError
 from cartesim.emulator.keys import credential_from_pem
-from cartesim.emulator.safe_yaml import load_yaml
+from cartesim.emulator.safe_yaml import as_text, load_yaml
 from cartesim.emulator.validation import one_line, plain_message
 from cartesim.emulator.vitale_records import identity_record
 
@@ -38,11 +38,7 @@ def _code(width: int, table: dict[str, str] | None = None) -> Any:
     """A code of exactly ``width`` digits; an int is zero-padded; optionally from a public table."""
 
     def coerce(v: Any) -> Any:
-        if isinstance(v, bool):
-            return v
-        if isinstance(v, int):
-            return str(v).zfill(width)  # too many digits still fails the pattern below
-        return v
+        return as_text(v, width)  # an unquoted 2 is "02" for a code of 2 digits
 
     def in_table(v: str) -> str:
         if table is not None and v not in table:
@@ -70,18 +66,19 @@ def _code(width: int, table: dict[str, str] | None = None) -> Any:
 
 def _text(max_len: int, min_len: int = 1) -> Any:
     """Printable text as the card stores it (no control characters)."""
-    return Annotated[
-        str,
-        StringConstraints(min_length=min_len, max_length=max_len, pattern=r"^[^\x00-\x1f\x7f]*$"),
+    constrained = Annotated[
+        str, StringConstraints(min_length=min_len, max_length=max_len, pattern=r"^[^\x00-\x1f\x7f]*$")
     ]
+    return Annotated[constrained, BeforeValidator(as_text)]
 
 
 def _number(max_len: int, min_len: int = 1) -> Any:
-    """An identifier of digits (or capitals) whose leading zeros matter: write it quoted."""
-    return Annotated[
-        str,
-        StringConstraints(min_length=min_len, max_length=max_len, pattern=r"^[0-9A-Z]*$"),
+    """An identifier of digits (or capitals) whose leading zeros matter: written quoted, or
+    unquoted only if YAML reads it as written."""
+    constrained = Annotated[
+        str, StringConstraints(min_length=min_len, max_length=max_len, pattern=r"^[0-9A-Z]*$")
     ]
+    return Annotated[constrained, BeforeValidator(as_text)]
 
 
 def _secret(pattern: str) -> Any:
@@ -103,7 +100,7 @@ def _real_or_lunar(text: str) -> str:
 
 Date8 = Annotated[
     str,
-    BeforeValidator(lambda v: str(v) if isinstance(v, int) and not isinstance(v, bool) else v),
+    BeforeValidator(as_text),
     StringConstraints(pattern=r"^[0-9]{8}$"),
     AfterValidator(_real_or_lunar),
     WithJsonSchema(

@@ -4,6 +4,7 @@ line and never echoes the value (it may be a code)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,50 @@ _KINDS = {
     "tag:yaml.org,2002:timestamp": "not a valid date",
 }
 _BUILD_ERRORS = (ValueError, TypeError, AttributeError, KeyError, IndexError, OverflowError)
+QUOTE_IT = "write it quoted"
+
+
+class PlainInt(int):
+    """A whole number read from an unquoted scalar, with the text as written (``text``): YAML 1.1
+    reads 0000021520 as the octal 9040, 1:30 as 90, 1_000 as 1000; a field of text must know."""
+
+    text: str
+
+
+class PlainFloat(float):
+    text: str
+
+
+def as_text(value: object, width: int = 0) -> str:
+    """The text a field of text takes from a YAML value. A string as is; an unquoted number only
+    if YAML read it as written (``20``, not ``0020``, ``0x14`` or ``1:30``), zero-padded to
+    ``width`` digits for a code (so ``02`` and ``2`` are both "02"); anything else YAML turned into
+    something else (a boolean from yes/no/on/off, a date, a changed number) is refused —
+    ValueError, saying to quote it, never echoing the value (it may be a code)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"YAML reads this unquoted word as true or false: {QUOTE_IT}")
+    if isinstance(value, int | float):
+        text = str(value).zfill(width) if isinstance(value, int) else str(value)
+        written = getattr(value, "text", text)
+        if written not in (text, str(value)):
+            raise ValueError(f"{_how_yaml_reads(written)}: {QUOTE_IT}")
+        return text
+    if isinstance(value, dt.date):
+        raise ValueError(f"YAML reads this unquoted value as a date: {QUOTE_IT}")
+    raise ValueError("expected text")
+
+
+def _how_yaml_reads(written: str) -> str:
+    """What YAML 1.1 did to an unquoted number, without repeating it."""
+    if ":" in written:
+        return "YAML reads an unquoted number with ':' in base 60"
+    if written.lstrip("+-")[:2].lower() in ("0x", "0o", "0b"):
+        return "YAML reads an unquoted 0x, 0o or 0b number in another base"
+    if "_" in written:
+        return "YAML drops the '_' of an unquoted number"
+    return "YAML drops the leading zeros of an unquoted number, and may read it in octal"
 
 
 class _Loader(yaml.SafeLoader):
@@ -60,6 +105,10 @@ class _Loader(yaml.SafeLoader):
             raise ConstructorError(None, None, problem, node.start_mark) from None
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= MAX_INT:
             raise ConstructorError(None, None, "whole number too large", node.start_mark)
+        if isinstance(node, ScalarNode) and node.style is None and type(value) in (int, float):
+            plain: PlainInt | PlainFloat = (PlainInt if isinstance(value, int) else PlainFloat)(value)
+            plain.text = node.value
+            return plain
         return value
 
     def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:

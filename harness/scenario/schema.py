@@ -24,6 +24,7 @@ from pydantic import (
 
 from cartesim.core import pins
 from cartesim.emulator.profile import Fault
+from cartesim.emulator.safe_yaml import as_text
 from cartesim.emulator.validation import one_line, plain_message
 
 SLOTS = 2  # vpcd's two readers; in-process the same numbers name the cards
@@ -37,7 +38,7 @@ UnblockCode = Annotated[str, StringConstraints(pattern=pins.UNBLOCK_PATTERN), Fi
 def _sw(value: Any) -> Any:
     # YAML reads 6983 and 9000 as integers, 63C2 as text: both mean the same status word.
     if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
+        value = as_text(value)
     if not isinstance(value, str) or len(value) != 4 or any(c not in "0123456789abcdefABCDEF" for c in value):
         raise ValueError('must be 4 hex digits, e.g. 63C2 or "9000"')
     return value.upper()
@@ -52,7 +53,7 @@ def _field_value(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise ValueError("must be text, a number or a date")
-    return str(value)
+    return as_text(value)  # 02 unquoted would be compared as "2": refused, to be quoted
 
 
 FieldValue = Annotated[str, BeforeValidator(_field_value)]
