@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from cartesim.core import sw as swmod
+
+if TYPE_CHECKING:
+    from cartesim.core.atr import CardKind
 
 
 class CartesimError(Exception):
@@ -26,6 +30,14 @@ class NoReader(TransportError):
 
 class NoCard(TransportError):
     pass
+
+
+class WrongCard(NoCard):
+    """The card in the reader is, by its ATR, of another kind than the one asked for."""
+
+    def __init__(self, found: CardKind, expected: CardKind) -> None:
+        self.found, self.expected = found, expected
+        super().__init__(f"Cette carte est une {found.label}, pas une {expected.label}")
 
 
 class CardRemoved(TransportError):
