@@ -9,6 +9,8 @@ import json
 import os
 import signal
 import subprocess
+import sys
+import textwrap
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -115,3 +117,34 @@ def emulating(*args: str, expect: dict[str, str | None]) -> Iterator[subprocess.
     finally:
         stop(proc)
         wait_for(dict.fromkeys(expect))
+
+
+# --- a project of someone else's, with cartesim installed ---------------------------------------
+def project(root: Path, files: dict[str, str]) -> Path:
+    """A scratch project: ``files`` (relative path -> text, dedented) under ``root``."""
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+    return root
+
+
+def pytest_in(
+    folder: Path, *args: str, python: str = sys.executable, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """``python -m pytest ARGS`` run in ``folder`` as its own project would run it: none of this
+    session's pytest, xdist or cartesim variables, no cache written."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CARTESIM_", "PYTEST_", "PYTHON")) and k not in ("VIRTUAL_ENV",)
+    }
+    return subprocess.run(
+        [python, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )

@@ -29,7 +29,7 @@ from cartesim.harness.control.local import EmulatedSlot, LocalCardControl
 from cartesim.harness.control.server import ControlServer
 from cartesim.harness.control.settings import card_status, reset_card, save_card_state, set_card
 from cartesim.harness.control.socket import NoEmulator, RemoteInputError
-from cartesim.harness.pytest_plugin.fixtures import InsertedCard
+from cartesim.harness.pytest_plugin.cards import InsertedCard
 from cartesim.harness.stack.slots import SwappableCard
 from cartesim.harness.tools.emulate import parse_state_files, run_emulation
 from tests.helpers import run
@@ -579,13 +579,13 @@ def test_parse_state_files() -> None:
 
 
 # --- the pytest fixtures: the same calls on an inserted card ------------------------------------
-def test_inserted_card_api(cps_card: InsertedCard, tmp_path: Path) -> None:
-    assert cps_card.set("last-try").pin_tries_left == 1
-    assert CpsCard(cps_card.transport).status().pin_tries_left == 1  # what the reader's client sees
-    assert cps_card.status().blocked is False
-    cps_card.set("blocked")
-    assert CpsCard(cps_card.transport).status().blocked
-    saved = cps_card.save_state(tmp_path / "bug.json")
+def test_inserted_card_api(emulated_cps: InsertedCard, cps_card: CpsCard, tmp_path: Path) -> None:
+    assert emulated_cps.set("last-try").pin_tries_left == 1
+    assert cps_card.status().pin_tries_left == 1  # what the reader's client sees: the same card
+    assert emulated_cps.status().blocked is False
+    emulated_cps.set("blocked")
+    assert cps_card.status().blocked
+    saved = emulated_cps.save_state(tmp_path / "bug.json")
     assert json.loads(saved.read_text())["pin"]["tries_left"] == 0
-    assert cps_card.reset().pin_tries_left == 3
-    CpsCard(cps_card.transport).verify("1234")
+    assert emulated_cps.reset().pin_tries_left == 3
+    cps_card.verify("1234")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cartesim.harness.pytest_plugin.fixtures import CardSession
+from cartesim.harness.pytest_plugin.cards import CardSession
 from tests.helpers import CLI, CPS_READER, DATA, VITALE_READER, emulating, run, wait_for
 
 pytestmark = pytest.mark.e2e

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cartesim.harness.pytest_plugin.fixtures import CardSession
+from cartesim.harness.pytest_plugin.cards import CardSession
 from tests.helpers import CLI, CPS_READER, VITALE_READER, run, stop, wait_for
 
 pytestmark = pytest.mark.e2e

@@ -19,7 +19,7 @@ import pytest
 
 from cartesim.core import layout
 from cartesim.core.atr import CardKind, detect
-from cartesim.harness.pytest_plugin.fixtures import CardFactory
+from cartesim.harness.pytest_plugin.cards import CardFactory
 from cartesim.harness.stack.pcscd import vpcd_reader
 from cartesim.harness.stack.private import ENV_PCSC_SOCKET, _why, reader_conf
 from tests.helpers import CLI, run
