@@ -107,8 +107,12 @@ def test_vpcd_reconnects_and_keeps_the_card(fake_vpcd: FakeVpcd, caplog: pytest.
         card.insert()
         fake_vpcd.accept()
         assert fake_vpcd.ask(b"\x04") == layout.ATR_CPS3
+        serving = card._thread
         started = time.monotonic()
-    assert time.monotonic() - started < 1.0  # stop() does not wait for anything
+    # stop() wakes the serving thread out of its recv: it has ended when stop() returns (the
+    # join's own timeout would leave it alive). How long that took is printed, not asserted.
+    assert serving is not None and not serving.is_alive()
+    print(f"vpcd card stopped in {(time.monotonic() - started) * 1000:.1f} ms")
 
 
 def test_vpcd_waits_for_vpcd_to_appear() -> None:
