@@ -17,9 +17,9 @@ from tests.helpers import CARDS
 # too-slow health check are timings, so both are off; a busy 2-core CI machine runs the same
 # examples, only slower. HYPOTHESIS_PROFILE=thorough: ten times the examples (and ≥ 5,000
 # model-based steps).
-UNTIMED = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
-settings.register_profile("cartesim", **UNTIMED)
-settings.register_profile("thorough", max_examples=1000, **UNTIMED)
+UNTIMED = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("cartesim", UNTIMED)
+settings.register_profile("thorough", UNTIMED, max_examples=1000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "cartesim"))
 
 
