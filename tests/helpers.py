@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -148,3 +149,31 @@ def pytest_in(
         timeout=timeout,
         check=False,
     )
+
+
+# --- the README's Python examples, run as written -----------------------------------------------
+README = ROOT / "README.md"
+
+
+def readme_python_blocks() -> list[str]:
+    """Every ```python block of README.md, in order, as written."""
+    return re.findall(r"^```python\n(.*?)^```$", README.read_text(encoding="utf-8"), re.S | re.M)
+
+
+def readme_test_modules() -> dict[str, str]:
+    """The README's pytest examples (blocks that define tests), as the files of a project."""
+    return {
+        f"test_readme_{n}.py": block
+        for n, block in enumerate(readme_python_blocks())
+        if re.search(r"^def test_", block, re.M)
+    }
+
+
+def readme_pcsc_examples() -> list[str]:
+    """The README's application examples that open a PC/SC reader (run in the e2e suite)."""
+    return [b for b in readme_python_blocks() if "cartesim.core.transport.pcsc" in b and "def test_" not in b]
+
+
+def passed_failed(out: str) -> dict[str, int]:
+    """pytest's closing counts: {"passed": 3, "failed": 1, ...}."""
+    return {word: int(n) for n, word in re.findall(r"(\d+) (passed|failed|errors?|skipped)", out)}

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from tests.helpers import passed_failed, pytest_in
 from tests.helpers import project as make_project
-from tests.helpers import pytest_in
 
 HEAVY = ("pydantic", "yaml", "smartcard", "hypothesis", "cartesim.emulator", "cartesim.harness.scenario")
 
@@ -58,16 +58,12 @@ SCENARIO = """
 """
 
 
-def _counts(out: str) -> dict[str, int]:
-    return {word: int(n) for n, word in re.findall(r"(\d+) (passed|failed|error|errors|skipped)", out)}
-
-
 def test_the_plugins_import_nothing_heavy_at_pytest_start(tmp_path: Path) -> None:
     folder = make_project(tmp_path, {"pytest.ini": "[pytest]\n", "test_light.py": NOTHING_HEAVY})
     for args in ((), ("--cartesim-transport=direct",)):
         done = pytest_in(folder, *args)
         assert done.returncode == 0, done.stdout + done.stderr
-        assert _counts(done.stdout) == {"passed": 1}
+        assert passed_failed(done.stdout) == {"passed": 1}
 
 
 def test_heavy_modules_come_with_the_first_fixture(tmp_path: Path) -> None:
@@ -86,14 +82,14 @@ def test_heavy_modules_come_with_the_first_fixture(tmp_path: Path) -> None:
     )
     done = pytest_in(folder)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert _counts(done.stdout) == {"passed": 2}
+    assert passed_failed(done.stdout) == {"passed": 2}
 
 
 def test_a_project_with_its_own_scenario_files_is_unaffected(tmp_path: Path) -> None:
     folder = make_project(tmp_path, OWN_SCENARIOS)
     done = pytest_in(folder, "-v")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert _counts(done.stdout) == {"passed": 1}
+    assert passed_failed(done.stdout) == {"passed": 1}
     assert "checkout" not in done.stdout
 
 
@@ -113,11 +109,11 @@ def test_a_project_that_opts_in_gets_its_scenarios_collected(tmp_path: Path) -> 
     done = pytest_in(folder, "-v")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "lockout.yaml::lockout PASSED" in done.stdout
-    assert _counts(done.stdout) == {"passed": 2}
+    assert passed_failed(done.stdout) == {"passed": 2}
     # Or for one run, without the ini key:
     bare = make_project(tmp_path / "bare", {"pytest.ini": "[pytest]\n", "qa/lockout.yaml": SCENARIO})
     done = pytest_in(bare, "--cartesim-scenarios", "qa/*.yaml", "qa")
-    assert _counts(done.stdout) == {"passed": 1}, done.stdout + done.stderr
+    assert passed_failed(done.stdout) == {"passed": 1}, done.stdout + done.stderr
 
 
 def test_each_plugin_works_alone(tmp_path: Path) -> None:
@@ -134,10 +130,10 @@ def test_each_plugin_works_alone(tmp_path: Path) -> None:
     )
     only_scenarios = pytest_in(folder, "-p", "no:cartesim", "--cartesim-transport=direct", "qa")
     assert only_scenarios.returncode == 0, only_scenarios.stdout + only_scenarios.stderr
-    assert _counts(only_scenarios.stdout) == {"passed": 1}
+    assert passed_failed(only_scenarios.stdout) == {"passed": 1}
     only_fixtures = pytest_in(folder, "-p", "no:cartesim-scenarios", "--cartesim-transport=direct")
     assert only_fixtures.returncode == 0, only_fixtures.stdout + only_fixtures.stderr
-    assert _counts(only_fixtures.stdout) == {"passed": 1}  # the test; the scenario plugin is off
+    assert passed_failed(only_fixtures.stdout) == {"passed": 1}  # the test; the scenario plugin is off
     without_fixtures = pytest_in(folder, "-p", "no:cartesim", "test_card.py")
     assert "fixture 'cps_card' not found" in without_fixtures.stdout
 
