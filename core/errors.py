@@ -24,6 +24,15 @@ class NoService(TransportError):
     pass
 
 
+class PyscardMissing(NoService, ImportError):
+    """PC/SC needs pyscard, an extra (``cartesim[pcsc]``): raised by importing
+    ``cartesim.core.transport.pcsc`` without it. An ImportError for code that tries the import,
+    a NoService for the CLI (exit 3, this one line)."""
+
+    def __init__(self) -> None:
+        super().__init__("pyscard n'est pas installé : pip install 'cartesim[pcsc]'")
+
+
 class NoReader(TransportError):
     pass
 
