@@ -125,3 +125,32 @@ class InputError(BadInput):
 
 class BadCode(BadInput, ValueError):
     """A code typed by the user that cannot be sent (format, confirmation mismatch)."""
+
+
+def error_name(e: BaseException) -> str:
+    """What went wrong, as a name (most precise first): a scenario's ``expect.error``, and the
+    ``error`` of a JSON error object (docs/json.md)."""
+    kinds: list[tuple[type[BaseException], str]] = [
+        (WrongCode, "wrong_code"),
+        (CardDefinitivelyBlocked, "definitively_blocked"),
+        (CardBlocked, "blocked"),
+        (LastTryNotConfirmed, "last_try_not_confirmed"),
+        (BadCode, "bad_code"),
+        (BadInput, "bad_input"),
+        (CardDataError, "card_data"),
+        (CardRemoved, "card_removed"),
+        (WrongCard, "wrong_card"),
+        (NoCard, "no_card"),
+        (CardMute, "card_mute"),
+        (LinkDropped, "link_dropped"),
+        (PyscardMissing, "pyscard_missing"),
+        (NoService, "no_service"),
+        (NoReader, "no_reader"),
+        (TransportError, "transport"),
+    ]
+    for cls, name in kinds:
+        if isinstance(e, cls):
+            return name
+    if isinstance(e, CardError):
+        return "security" if e.sw == swmod.SW.SECURITY_NOT_SATISFIED else "card_error"
+    return "error"

@@ -83,9 +83,14 @@ CPS_READER, VITALE_READER = "Virtual PCD 00 00", "Virtual PCD 00 01"
 TIMEOUT = 10.0  # pcscd polls the vpcd slots every ~400 ms; generous for a loaded machine
 
 
+def reader_rows(env: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """`cartesim readers --json`'s rows (cartesim-readers/1); none when PC/SC cannot say."""
+    r = run("readers", "--json", env=env)
+    return list(json.loads(r.stdout)["readers"]) if r.returncode == 0 else []
+
+
 def readers() -> dict[str, dict]:
-    r = run("readers", "--json")
-    return {row["reader"]: row for row in json.loads(r.stdout)} if r.returncode == 0 else {}
+    return {row["reader"]: row for row in reader_rows()}
 
 
 def wait_for(expected: dict[str, str | None]) -> dict[str, dict]:
@@ -226,3 +231,16 @@ def readme_pcsc_examples() -> list[str]:
 def passed_failed(out: str) -> dict[str, int]:
     """pytest's closing counts: {"passed": 3, "failed": 1, ...}."""
     return {word: int(n) for n, word in re.findall(r"(\d+) (passed|failed|errors?|skipped)", out)}
+
+
+# --- JSON outputs: each names its format and matches its published schema (docs/json.md) -------
+def assert_valid(doc: Any, what: str) -> None:
+    """``doc`` is a ``cartesim-WHAT/1`` document that its shipped JSON Schema accepts."""
+    from jsonschema import Draft202012Validator
+
+    from cartesim.harness.cli import schema
+
+    assert isinstance(doc, dict) and doc.get("format") == schema.format_name(what), doc
+    validator = Draft202012Validator(schema.load(what), format_checker=Draft202012Validator.FORMAT_CHECKER)
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(doc)]
+    assert errors == [], errors

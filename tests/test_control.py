@@ -32,7 +32,7 @@ from cartesim.harness.control.socket import NoEmulator, RemoteInputError
 from cartesim.harness.pytest_plugin.cards import InsertedCard
 from cartesim.harness.stack.slots import SwappableCard
 from cartesim.harness.tools.emulate import parse_state_files, run_emulation
-from tests.helpers import run
+from tests.helpers import assert_valid, run
 
 CPS_ATR = "3BAC00402A001225006480000310009000"
 VITALE_ATR = "3B751300004509EA9000"
@@ -455,7 +455,9 @@ def test_cli_card(server: ControlServer, sock_path: Path, tmp_path: Path) -> Non
     ctl = ("--control", str(sock_path))
     r = run("card", "status", "0", "--json", *ctl)
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["pin_tries_left"] == 3
+    doc = json.loads(r.stdout)
+    assert_valid(doc, "card-status")
+    assert [s["pin_tries_left"] for s in doc["slots"]] == [3]
     r = run("card", "set", "0", "last-try", *ctl)
     assert r.returncode == 0 and "Code porteur : 1 tentative(s) restante(s) sur 3" in r.stdout
     r = run("card", "remove", "0", *ctl)
@@ -472,7 +474,9 @@ def test_cli_card(server: ControlServer, sock_path: Path, tmp_path: Path) -> Non
     assert stat.S_IMODE(saved.stat().st_mode) == 0o600
     assert json.loads(saved.read_text())["pin"]["tries_left"] == 1
     r = run("card", "status", "--json", *ctl)
-    assert [row["profile"] for row in json.loads(r.stdout)] == ["cps-roulette", "vitale-expired-rights"]
+    doc = json.loads(r.stdout)
+    assert_valid(doc, "card-status")
+    assert [row["profile"] for row in doc["slots"]] == ["cps-roulette", "vitale-expired-rights"]
 
 
 def test_cli_card_errors(server: ControlServer, sock_path: Path, tmp_path: Path) -> None:

@@ -41,7 +41,7 @@ def test_cpf_report(read_cps: Callable[[str, str], CpsData]) -> None:
 
 
 def test_cps_json(read_cps: Callable[[str, str], CpsData]) -> None:
-    data = json.loads(report.to_json(read_cps("cps-roulette", "1234")))
+    data = json.loads(report.cps_json(read_cps("cps-roulette", "1234")))
     assert data["holder"]["nom"] == "ROULETTE RPPS"
     assert data["situations"][0]["numero_remplacant"] == ""
     assert data["situations"][0]["zone_ik"] == "02"

@@ -8,6 +8,7 @@ import click
 
 from cartesim.harness.cli import ExitCode
 from cartesim.harness.cli.options import json_option
+from cartesim.harness.cli.schema import format_name
 
 
 @click.command("demo")
@@ -27,7 +28,13 @@ def demo_cmd(transport: str) -> None:
 
 @click.command("bench")
 @json_option
-@click.option("--seconds", default=2.0, show_default=True, help="Duration of each throughput run.")
+@click.option(
+    "--seconds",
+    type=click.FloatRange(0.1, 3600),
+    default=2.0,
+    show_default=True,
+    help="Duration of each throughput run (0.1 to 3600).",
+)
 def bench_cmd(as_json: bool, seconds: float) -> None:
     """Measure throughput and latency: in-process, through pcscd, against the stack's floor."""
     from dataclasses import asdict
@@ -35,12 +42,25 @@ def bench_cmd(as_json: bool, seconds: float) -> None:
     from cartesim.harness.tools import bench
 
     figures = bench.run(seconds, say=lambda m: click.echo(m, err=True))
-    click.echo(json.dumps(asdict(figures), indent=2) if as_json else bench.table(figures), nl=not as_json)
+    doc = {"format": format_name("bench"), **asdict(figures)}
+    click.echo(json.dumps(doc, indent=2) if as_json else bench.table(figures), nl=not as_json)
 
 
 @click.command("fuzz")
-@click.option("--cases", default=100_000, show_default=True, help="How many APDUs to send in all.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the generator (runs are reproducible).")
+@click.option(
+    "--cases",
+    type=click.IntRange(min=1),
+    default=100_000,
+    show_default=True,
+    help="How many APDUs to send in all.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seed of the generator (runs are reproducible).",
+)
 def fuzz_cmd(cases: int, seed: int) -> None:
     """Fuzz the card OS: arbitrary bytes and well-formed but wrong APDUs against each card model."""
     from cartesim.harness.tools import fuzz
@@ -57,8 +77,16 @@ def fuzz_cmd(cases: int, seed: int) -> None:
 
 
 @click.command("crash-test")
-@click.option("--kills", default=200, show_default=True, help="How many times to kill -9 the emulator.")
-@click.option("--seed", default=0, show_default=True)
+@click.option(
+    "--kills",
+    type=click.IntRange(min=1),
+    default=200,
+    show_default=True,
+    help="How many times to kill -9 the emulator.",
+)
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the kill times."
+)
 def crash_test_cmd(kills: int, seed: int) -> None:
     """kill -9 `cartesim emulate --state` during a storm of wrong codes and unblocks; check that
     the state always loads and never grants more tries than the card had left (needs pcscd)."""
