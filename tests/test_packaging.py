@@ -62,7 +62,15 @@ def venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Path:
             _run(sys.executable, "-m", "venv", folder)
             env = {**os.environ, "CC": "false", "CXX": "false", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
             env.pop("VIRTUAL_ENV", None)
-            pip = [folder / "bin" / "python", "-m", "pip", "install", "-q", "--only-binary", ":all:"]
+            pip: list[str | Path] = [
+                folder / "bin" / "python",
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--only-binary",
+                ":all:",
+            ]
             _run(*pip, wheel, "pytest", "hypothesis", env=env)
     return folder
 
