@@ -18,25 +18,30 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(pcscd vsmartcard-vpcd iproute2 pcsc-tools opensc cardpeek swig libpcsclite-dev gcc libc6-dev)
 
-# The Python that builds pyscard is the one .venv is made from: python3 on PATH.
-version=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-python=$(readlink -f "$(command -v python3)")
-debian_python() { dpkg-query -S "$python" >/dev/null 2>&1; }
-if ! python3 -c 'import os, sys, sysconfig
+# The Pythons that build pyscard: python3 on PATH (.venv, hence tox and ci/test) and Debian's
+# /usr/bin/python3 (ci/nonroot-e2e's venv), when that is another one. Each needs its headers,
+# and its venv module where Debian splits it out.
+pythons=("$(readlink -f "$(command -v python3)")")
+if [ -x /usr/bin/python3 ] && [ "$(readlink -f /usr/bin/python3)" != "${pythons[0]}" ]; then
+  pythons+=("$(readlink -f /usr/bin/python3)")
+fi
+for python in "${pythons[@]}"; do
+  version=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+  debian=0
+  dpkg-query -S "$python" >/dev/null 2>&1 && debian=1
+  if ! "$python" -c 'import os, sys, sysconfig
 sys.exit(not os.path.isfile(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'; then
-  # Debian's own Python keeps its headers in python3.X-dev (what python3-dev pulls for the
-  # default python3); a pyenv or python.org build has its own, and is never missing them.
-  if ! debian_python; then
-    echo "ci/setup.sh: $python has no Python.h (its headers), and is not Debian's: reinstall it with them" >&2
-    exit 1
+    # Debian's own Python keeps its headers in python3.X-dev (what python3-dev pulls for the
+    # default python3); a pyenv or python.org build has its own, and is never missing them.
+    ((debian)) || { echo "ci/setup.sh: $python has no Python.h (its headers), and is not Debian's: reinstall it with them" >&2; exit 1; }
+    PACKAGES+=("python$version-dev")
   fi
-  PACKAGES+=("python$version-dev")
-fi
-if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
-  # Debian's Python without its venv module and ensurepip (python3-venv pulls python3.X-venv).
-  debian_python || { echo "ci/setup.sh: $python cannot make a virtualenv (no venv/ensurepip)" >&2; exit 1; }
-  PACKAGES+=("python$version-venv")
-fi
+  if ! "$python" -c 'import ensurepip, venv' 2>/dev/null; then
+    # Debian's Python without its venv module and ensurepip (python3-venv pulls python3.X-venv).
+    ((debian)) || { echo "ci/setup.sh: $python cannot make a virtualenv (no venv/ensurepip)" >&2; exit 1; }
+    PACKAGES+=("python$version-venv")
+  fi
+done
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -51,6 +56,12 @@ if ((${#missing[@]})); then
   echo "ci/setup.sh: installing ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# pcscd's socket folder, where every private PC/SC stack mounts its own: systemd makes it at boot
+# (pcscd.socket); a machine without systemd (a container, a chroot) has none until pcscd runs.
+if [ ! -d /run/pcscd ]; then
+  if [ "$(id -u)" -eq 0 ]; then mkdir -p /run/pcscd; elif command -v sudo >/dev/null; then sudo mkdir -p /run/pcscd; fi
 fi
 
 if ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
