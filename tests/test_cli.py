@@ -200,9 +200,14 @@ def test_profile_samples_shows_description_and_path() -> None:
     r = run("profile", "samples")
     assert r.returncode == 0
     lines = r.stdout.splitlines()
-    assert lines[
-        lines.index("cps-roulette: CPS de test, Paul ROULETTE RPPS, chirurgien-dentiste, cabinet RPPS") + 1
-    ] == (f"  {CARDS / 'cps-roulette.yaml'}")
-    names = [line.split(":")[0] for line in lines[::2]]
+    names, paths = [line.split(":")[0] for line in lines[::2]], [Path(line.strip()) for line in lines[1::2]]
     assert names == sorted(p.stem for p in CARDS.glob("*.yaml"))
-    assert all(Path(line.strip()).is_file() for line in lines[1::2])
+    roulette = names.index("cps-roulette")
+    assert (
+        lines[2 * roulette]
+        == "cps-roulette: CPS de test, Paul ROULETTE RPPS, chirurgien-dentiste, cabinet RPPS"
+    )
+    assert all(line.startswith("  ") for line in lines[1::2])
+    # The files themselves (from a checkout, or from the installed package under tox).
+    assert [p.name for p in paths] == [f"{n}.yaml" for n in names]
+    assert paths[roulette].read_bytes() == (CARDS / "cps-roulette.yaml").read_bytes()
