@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from cartesim.core import commands, layout, pins, tlv
 from cartesim.core import sw as swmod
+from cartesim.core.atr import CardKind
 from cartesim.core.errors import (
     CardBlocked,
     CardDataError,
@@ -143,10 +144,12 @@ def parse_sn_icc(raw: bytes) -> str:
 
 
 class CpsCard:
-    """A CPS behind any transport."""
+    """A CPS behind any transport. A card known to be another (a Carte Vitale) is refused at
+    once: WrongCard names it. A code that is not a string of 4 to 8 digits is BadCode."""
 
     def __init__(self, transport: Transport) -> None:
         self.t = transport
+        transport.expect_kind(CardKind.CPS)
 
     # --- reading ----------------------------------------------------------------------------
     def read_serial(self) -> str:

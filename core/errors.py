@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from cartesim.core import sw as swmod
+
+if TYPE_CHECKING:
+    from cartesim.core.atr import CardKind
 
 
 class CartesimError(Exception):
@@ -20,12 +24,29 @@ class NoService(TransportError):
     pass
 
 
+class PyscardMissing(NoService, ImportError):
+    """PC/SC needs pyscard, an extra (``cartesim[pcsc]``): raised by importing
+    ``cartesim.core.transport.pcsc`` without it. An ImportError for code that tries the import,
+    a NoService for the CLI (exit 3, this one line)."""
+
+    def __init__(self) -> None:
+        super().__init__("pyscard n'est pas installé : pip install 'cartesim[pcsc]'")
+
+
 class NoReader(TransportError):
     pass
 
 
 class NoCard(TransportError):
     pass
+
+
+class WrongCard(NoCard):
+    """The card in the reader is, by its ATR, of another kind than the one asked for."""
+
+    def __init__(self, found: CardKind, expected: CardKind) -> None:
+        self.found, self.expected = found, expected
+        super().__init__(f"Cette carte est une {found.label}, pas une {expected.label}")
 
 
 class CardRemoved(TransportError):
@@ -104,3 +125,32 @@ class InputError(BadInput):
 
 class BadCode(BadInput, ValueError):
     """A code typed by the user that cannot be sent (format, confirmation mismatch)."""
+
+
+def error_name(e: BaseException) -> str:
+    """What went wrong, as a name (most precise first): a scenario's ``expect.error``, and the
+    ``error`` of a JSON error object (docs/json.md)."""
+    kinds: list[tuple[type[BaseException], str]] = [
+        (WrongCode, "wrong_code"),
+        (CardDefinitivelyBlocked, "definitively_blocked"),
+        (CardBlocked, "blocked"),
+        (LastTryNotConfirmed, "last_try_not_confirmed"),
+        (BadCode, "bad_code"),
+        (BadInput, "bad_input"),
+        (CardDataError, "card_data"),
+        (CardRemoved, "card_removed"),
+        (WrongCard, "wrong_card"),
+        (NoCard, "no_card"),
+        (CardMute, "card_mute"),
+        (LinkDropped, "link_dropped"),
+        (PyscardMissing, "pyscard_missing"),
+        (NoService, "no_service"),
+        (NoReader, "no_reader"),
+        (TransportError, "transport"),
+    ]
+    for cls, name in kinds:
+        if isinstance(e, cls):
+            return name
+    if isinstance(e, CardError):
+        return "security" if e.sw == swmod.SW.SECURITY_NOT_SATISFIED else "card_error"
+    return "error"

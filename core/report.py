@@ -146,27 +146,55 @@ def status(s: PinStatus) -> str:
     return "\n".join(lines) + "\n"
 
 
+# --- JSON: each output names its format (docs/json.md; schemas in cartesim.harness.cli.schema) --
+FORMAT_CPS = "cartesim-cps/1"
+FORMAT_CPS_STATUS = "cartesim-cps-status/1"
+FORMAT_VITALE = "cartesim-vitale/1"
+
+
 def _jsonable(obj: Any) -> Any:
     if isinstance(obj, dt.date):
         return obj.isoformat()
     raise TypeError(type(obj).__name__)
 
 
-def to_json(obj: Any, **extra: Any) -> str:
-    payload = (
-        dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) and not isinstance(obj, type) else dict(obj)
-    )
-    payload.update(extra)
-    return json.dumps(payload, ensure_ascii=False, indent=2, default=_jsonable) + "\n"
+def _dump(fmt: str, payload: dict[str, Any]) -> str:
+    return json.dumps({"format": fmt, **payload}, ensure_ascii=False, indent=2, default=_jsonable) + "\n"
+
+
+def iso_date8(text: str) -> str | None:
+    """A card's YYYYMMDD as ISO 8601: ``1982-05-12``; a lunar date keeps only what it knows,
+    as ISO 8601's reduced precision does (``19800500`` is ``1980-05``, ``19800000`` is ``1980``);
+    empty is None. Anything else is left as the card has it."""
+    if not text:
+        return None
+    if len(text) != 8 or not text.isdigit():
+        return text
+    year, month, day = text[:4], text[4:6], text[6:]
+    if month == "00":
+        return year
+    return f"{year}-{month}" if day == "00" else f"{year}-{month}-{day}"
+
+
+def cps_json(data: CpsData) -> str:
+    """``cps read --json`` (and ``cps unblock --json``): the "Lire CPS" fields."""
+    return _dump(FORMAT_CPS, dataclasses.asdict(data))
 
 
 def vitale_json(data: VitaleData, today: dt.date) -> str:
+    """``vitale read --json``: every date in ISO 8601 (the text report keeps the French forms)."""
     payload = dataclasses.asdict(data)
+    assure = payload["assure"]
+    assure["date_naissance"] = iso_date8(data.assure.date_naissance)
+    assure["fin_validite"] = iso_date8(data.assure.fin_validite)
     for b, raw in zip(data.beneficiaires, payload["beneficiaires"], strict=True):
+        raw["date_naissance"] = iso_date8(b.date_naissance)
         raw["droits_ouverts"] = b.rights_on(today)
     payload["date_reference"] = today
-    return json.dumps(payload, ensure_ascii=False, indent=2, default=_jsonable) + "\n"
+    return _dump(FORMAT_VITALE, payload)
 
 
 def status_json(s: PinStatus) -> str:
-    return to_json(s, blocked=s.blocked, definitively_blocked=s.definitively_blocked)
+    """``cps status --json``."""
+    payload = dataclasses.asdict(s) | {"blocked": s.blocked, "definitively_blocked": s.definitively_blocked}
+    return _dump(FORMAT_CPS_STATUS, payload)

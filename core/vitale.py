@@ -7,6 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from cartesim.core import commands, layout, tlv
+from cartesim.core.atr import CardKind
 from cartesim.core.errors import CardDataError
 from cartesim.core.layout import AmoTag, CardTag, RightsTag
 from cartesim.core.transport import Transport
@@ -124,10 +125,12 @@ def _pan(raw: bytes) -> str:
 
 
 class VitaleCard:
-    """A Carte Vitale 2 behind any transport. Nothing here needs a PIN."""
+    """A Carte Vitale 2 behind any transport. Nothing here needs a PIN. A card known to be
+    another (a CPS) is refused at once: WrongCard names it."""
 
     def __init__(self, transport: Transport) -> None:
         self.t = transport
+        transport.expect_kind(CardKind.VITALE)
 
     def read(self) -> VitaleData:
         with self.t.operation("Lire Carte Vitale"), self.t.transaction():

@@ -6,7 +6,11 @@
     @given(cps_profiles())
     def test_my_reader(profile): ...   # profile: emulator.profile.CpsProfile
 
-Every value drawn passes the profile schema (the strategies build the pydantic models).
+    @given(cps_profiles(usable=True))  # only cards whose code porteur has a try left
+    def test_my_billing(profile): ...
+
+Every value drawn passes the profile schema (the strategies build the pydantic models). Drawing
+usable cards filters nothing away: the counters are drawn within their usable range.
 """
 
 from __future__ import annotations
@@ -64,12 +68,14 @@ def situations() -> st.SearchStrategy[dict[str, Any]]:
 
 
 @st.composite
-def _counters(draw: st.DrawFn, code: st.SearchStrategy[str], max_tries: int, uses: bool) -> dict[str, Any]:
+def _counters(
+    draw: st.DrawFn, code: st.SearchStrategy[str], max_tries: int, uses: bool, least_left: int = 0
+) -> dict[str, Any]:
     tries_max = draw(st.integers(1, max_tries))
     out: dict[str, Any] = {
         "code": draw(code),
         "tries_max": tries_max,
-        "tries_left": draw(st.integers(0, tries_max)),
+        "tries_left": draw(st.integers(least_left, tries_max)),
     }
     if uses:
         uses_max = draw(st.integers(1, 20))
@@ -77,8 +83,9 @@ def _counters(draw: st.DrawFn, code: st.SearchStrategy[str], max_tries: int, use
     return out
 
 
-def cps_profile_dicts() -> st.SearchStrategy[dict[str, Any]]:
-    """Profiles as their YAML would load: plain dicts."""
+def cps_profile_dicts(*, usable: bool = False) -> st.SearchStrategy[dict[str, Any]]:
+    """Profiles as their YAML would load: plain dicts. ``usable``: only cards whose code porteur
+    has a try left (else blocked and definitively blocked cards are drawn too)."""
     return st.fixed_dictionaries(
         {
             "type": st.just("cps"),
@@ -95,14 +102,15 @@ def cps_profile_dicts() -> st.SearchStrategy[dict[str, Any]]:
                 }
             ),
             "situations": st.lists(situations(), min_size=1, max_size=16),
-            "pin": _counters(digits(4, 8), 15, uses=False),
+            "pin": _counters(digits(4, 8), 15, uses=False, least_left=1 if usable else 0),
             "unblock": _counters(digits(8), 15, uses=True),
         }
     )
 
 
-def cps_profiles() -> st.SearchStrategy[CpsProfile]:
-    return cps_profile_dicts().map(CpsProfile.model_validate)
+def cps_profiles(*, usable: bool = False) -> st.SearchStrategy[CpsProfile]:
+    """CPS profiles as pydantic models; ``usable``: only cards whose code porteur has a try left."""
+    return cps_profile_dicts(usable=usable).map(CpsProfile.model_validate)
 
 
 @st.composite

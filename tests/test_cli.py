@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import CARDS, DATA, ROULETTE, run
+from tests.helpers import CARDS, CLI, DATA, ROULETTE, FakeVpcd, run, stop
 
 
 def test_read_equals_golden() -> None:
@@ -73,8 +75,25 @@ def test_vitale_json() -> None:
         (["cps", "verify", "--profile", ROULETTE], "12\n", "de 4 à 8 chiffres"),
         (["cps", "read", "--profile", str(CARDS / "vitale-famille.yaml")], "", "not a cps one"),
         (["cps", "read", "--profile", "nope.yaml"], "", "nope.yaml: No such file"),
-        (["cps", "read", "--pin", "1234"], "", "No such option"),
-        (["cps", "frobnicate"], "", "No such command"),
+        (["cps", "read", "--pin", "1234"], "", "codes never come from the command line"),
+        (["cps", "frobnicate"], "", "cartesim cps: No such command 'frobnicate' (see cartesim cps --help)"),
+        (["cps", "status", "--bogus"], "", "cartesim cps status: No such option '--bogus'"),
+        (["vitale", "read", "--date", "2026-13-01"], "", "cartesim vitale read: Invalid value for '--date'"),
+        (
+            ["fuzz", "--cases", "-5"],
+            "",
+            "cartesim fuzz: Invalid value for '--cases': -5 is not in the range x>=1",
+        ),
+        (["fuzz", "--seed", "-1"], "", "Invalid value for '--seed'"),
+        (
+            ["bench", "--seconds", "-1"],
+            "",
+            "cartesim bench: Invalid value for '--seconds': -1.0 is not in the range",
+        ),
+        (["bench", "--seconds", "0"], "", "Invalid value for '--seconds'"),
+        (["crash-test", "--kills", "0"], "", "cartesim crash-test: Invalid value for '--kills'"),
+        (["card", "status", "--", "-1"], "", "Invalid value for '[SLOT]'"),
+        (["replay"], "", "cartesim replay: Missing argument 'TRACE'"),
     ],
 )
 def test_bad_input_exit_2_one_line(args: list[str], stdin: str, fragment: str) -> None:
@@ -82,7 +101,7 @@ def test_bad_input_exit_2_one_line(args: list[str], stdin: str, fragment: str) -
     assert r.returncode == 2, r.stderr
     assert fragment in r.stderr
     assert "Traceback" not in r.stderr
-    assert r.stderr.strip().count("\n") <= 3  # click's usage errors add a usage line
+    assert r.stdout == "" and r.stderr.count("\n") == 1, r.stderr  # one line, nothing else
 
 
 def test_invalid_profile_exit_2(tmp_path: Path) -> None:
@@ -118,3 +137,77 @@ def test_help_in_english() -> None:
     r = run("cps", "unblock", "--help")
     assert "code de déblocage" in r.stdout.lower()
     assert "--state" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("cps", "verify", "--pin", "4242"),
+        ("cps", "verify", "--pin=4242"),
+        ("cps", "unblock", "--code", "4242"),
+        ("cps", "unblock", "--unblock-code", "4242"),
+        ("cps", "change-pin", "--new-pin", "4242"),
+        ("cps", "verify", "4242"),
+    ],
+    ids=" ".join,
+)
+def test_a_code_on_the_command_line_says_where_codes_come_from(args: tuple[str, ...]) -> None:
+    r = run(*args)
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "4242" not in r.stderr  # one line, the code not echoed
+    assert "codes never come from the command line" in r.stderr
+    for source in ("CARTESIM_PIN", "CARTESIM_UNBLOCK_CODE", "CARTESIM_NEW_PIN", "prompt", "stdin"):
+        assert source in r.stderr
+
+
+@pytest.fixture
+def fake_vpcd() -> Iterator[FakeVpcd]:
+    vpcd = FakeVpcd()
+    yield vpcd
+    vpcd.close()
+
+
+def test_verbose_anywhere_on_the_command_line(fake_vpcd: FakeVpcd, tmp_path: Path) -> None:
+    """-v before the sub-command, after it, after its arguments: the same logging."""
+    port = fake_vpcd.port
+    for where in (
+        ("-v", "emulate", "cps-roulette"),
+        ("emulate", "-v", "cps-roulette"),
+        ("emulate", "cps-roulette", "-v"),
+    ):
+        args = [*where, "--vpcd", f"127.0.0.1:{port}", "--control", str(tmp_path / "control.sock")]
+        proc = subprocess.Popen([*CLI, *args], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        try:
+            fake_vpcd.accept()
+            assert fake_vpcd.ask(b"\x04")  # the ATR: the card is in
+        finally:
+            stop(proc)
+            fake_vpcd.drop()
+        assert proc.stderr is not None
+        assert f"INFO cartesim.emulator.vpcd: connected to vpcd 127.0.0.1:{port}" in proc.stderr.read(), where
+
+
+def test_shell_completion_is_click_s() -> None:
+    script = run(env={"_CARTESIM_COMPLETE": "bash_source"})
+    assert script.returncode == 0 and "_cartesim_completion" in script.stdout
+    words = run(
+        env={"_CARTESIM_COMPLETE": "bash_complete", "COMP_WORDS": "cartesim cps ver", "COMP_CWORD": "2"}
+    )
+    assert words.stdout.split() == ["plain,verify"]
+
+
+def test_profile_samples_shows_description_and_path() -> None:
+    r = run("profile", "samples")
+    assert r.returncode == 0
+    lines = r.stdout.splitlines()
+    names, paths = [line.split(":")[0] for line in lines[::2]], [Path(line.strip()) for line in lines[1::2]]
+    assert names == sorted(p.stem for p in CARDS.glob("*.yaml"))
+    roulette = names.index("cps-roulette")
+    assert (
+        lines[2 * roulette]
+        == "cps-roulette: CPS de test, Paul ROULETTE RPPS, chirurgien-dentiste, cabinet RPPS"
+    )
+    assert all(line.startswith("  ") for line in lines[1::2])
+    # The files themselves (from a checkout, or from the installed package under tox).
+    assert [p.name for p in paths] == [f"{n}.yaml" for n in names]
+    assert paths[roulette].read_bytes() == (CARDS / "cps-roulette.yaml").read_bytes()

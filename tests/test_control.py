@@ -29,10 +29,10 @@ from cartesim.harness.control.local import EmulatedSlot, LocalCardControl
 from cartesim.harness.control.server import MAX_CLIENTS, ControlServer
 from cartesim.harness.control.settings import card_status, reset_card, save_card_state, set_card
 from cartesim.harness.control.socket import ControlError, NoEmulator, RemoteInputError
-from cartesim.harness.pytest_plugin.fixtures import InsertedCard
+from cartesim.harness.pytest_plugin.cards import InsertedCard
 from cartesim.harness.stack.slots import SwappableCard
 from cartesim.harness.tools.emulate import parse_state_files, run_emulation
-from tests.helpers import run
+from tests.helpers import assert_valid, run
 
 CPS_ATR = "3BAC00402A001225006480000310009000"
 VITALE_ATR = "3B751300004509EA9000"
@@ -524,7 +524,9 @@ def test_cli_card(server: ControlServer, sock_path: Path, tmp_path: Path) -> Non
     ctl = ("--control", str(sock_path))
     r = run("card", "status", "0", "--json", *ctl)
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["pin_tries_left"] == 3
+    doc = json.loads(r.stdout)
+    assert_valid(doc, "card-status")
+    assert [s["pin_tries_left"] for s in doc["slots"]] == [3]
     r = run("card", "set", "0", "last-try", *ctl)
     assert r.returncode == 0 and "Code porteur : 1 tentative(s) restante(s) sur 3" in r.stdout
     r = run("card", "remove", "0", *ctl)
@@ -541,7 +543,9 @@ def test_cli_card(server: ControlServer, sock_path: Path, tmp_path: Path) -> Non
     assert stat.S_IMODE(saved.stat().st_mode) == 0o600
     assert json.loads(saved.read_text())["pin"]["tries_left"] == 1
     r = run("card", "status", "--json", *ctl)
-    assert [row["profile"] for row in json.loads(r.stdout)] == ["cps-roulette", "vitale-expired-rights"]
+    doc = json.loads(r.stdout)
+    assert_valid(doc, "card-status")
+    assert [row["profile"] for row in doc["slots"]] == ["cps-roulette", "vitale-expired-rights"]
 
 
 def test_cli_card_errors(server: ControlServer, sock_path: Path, tmp_path: Path) -> None:
@@ -674,13 +678,13 @@ def test_parse_state_files() -> None:
 
 
 # --- the pytest fixtures: the same calls on an inserted card ------------------------------------
-def test_inserted_card_api(cps_card: InsertedCard, tmp_path: Path) -> None:
-    assert cps_card.set("last-try").pin_tries_left == 1
-    assert CpsCard(cps_card.transport).status().pin_tries_left == 1  # what the reader's client sees
-    assert cps_card.status().blocked is False
-    cps_card.set("blocked")
-    assert CpsCard(cps_card.transport).status().blocked
-    saved = cps_card.save_state(tmp_path / "bug.json")
+def test_inserted_card_api(emulated_cps: InsertedCard, cps_card: CpsCard, tmp_path: Path) -> None:
+    assert emulated_cps.set("last-try").pin_tries_left == 1
+    assert cps_card.status().pin_tries_left == 1  # what the reader's client sees: the same card
+    assert emulated_cps.status().blocked is False
+    emulated_cps.set("blocked")
+    assert cps_card.status().blocked
+    saved = emulated_cps.save_state(tmp_path / "bug.json")
     assert json.loads(saved.read_text())["pin"]["tries_left"] == 0
-    assert cps_card.reset().pin_tries_left == 3
-    CpsCard(cps_card.transport).verify("1234")
+    assert emulated_cps.reset().pin_tries_left == 3
+    cps_card.verify("1234")

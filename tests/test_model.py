@@ -15,7 +15,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
-from cartesim.harness.pytest_plugin.fixtures import CardFactory, InsertedCard
+from cartesim.harness.pytest_plugin.cards import CardFactory, InsertedCard
 
 STEPS = {"count": 0}
 PIN_MAX, UNBLOCK_MAX, USES_MAX = 3, 10, 10

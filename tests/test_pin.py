@@ -18,7 +18,7 @@ from cartesim.core.transport import Transport
 from cartesim.core.transport.direct import DirectTransport
 from cartesim.emulator.cardos import CardOS
 from cartesim.emulator.cards import load_card
-from cartesim.harness.pytest_plugin.fixtures import CardFactory
+from cartesim.harness.pytest_plugin.cards import CardFactory
 from tests.helpers import CARDS, apdu
 
 VERIFY_1234 = "0020000104 31323334"

@@ -18,7 +18,7 @@ from cartesim.core.vitale import VitaleCard
 from cartesim.emulator import profile as schema
 from cartesim.emulator.catalog import SCHEMA_FILE, resolve_profile, sample_names
 from cartesim.emulator.profile import CpsProfile, VitaleProfile, load_profile
-from cartesim.harness.pytest_plugin.fixtures import CardFactory
+from cartesim.harness.pytest_plugin.cards import CardFactory
 from tests.helpers import CARDS
 
 SHIPPED = sorted(CARDS.glob("*.yaml"))

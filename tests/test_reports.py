@@ -11,7 +11,7 @@ import pytest
 from cartesim.core import report
 from cartesim.core.cps import CpsCard, CpsData
 from cartesim.core.vitale import VitaleCard
-from cartesim.harness.pytest_plugin.fixtures import CardFactory, InsertedCard
+from cartesim.harness.pytest_plugin.cards import CardFactory
 from tests.helpers import DATA
 
 
@@ -42,14 +42,14 @@ def test_cpf_report(read_cps: Callable[[str, str], CpsData]) -> None:
 
 
 def test_cps_json(read_cps: Callable[[str, str], CpsData]) -> None:
-    data = json.loads(report.to_json(read_cps("cps-roulette", "1234")))
+    data = json.loads(report.cps_json(read_cps("cps-roulette", "1234")))
     assert data["holder"]["nom"] == "ROULETTE RPPS"
     assert data["situations"][0]["numero_remplacant"] == ""
     assert data["situations"][0]["zone_ik"] == "02"
 
 
-def test_vitale_report_and_rights(vitale_card: InsertedCard) -> None:
-    data = VitaleCard(vitale_card.transport).read()
+def test_vitale_report_and_rights(vitale_card: VitaleCard) -> None:
+    data = vitale_card.read()
     text = report.vitale(data, dt.date(2026, 11, 26))
     assert text.startswith("Informations sur l'assuré\n\nNom = DUPONT\nPrénom = MARIE\n")
     assert "Date de naissance = 12/05/1982\n" in text

@@ -42,3 +42,12 @@ def test_any_vitale_profile_reads_back(p: VitaleProfile) -> None:
     ]
     assert [len(b.droits_amo) for b in v.beneficiaires] == [len(b.droits_amo) for b in p.beneficiaires]
     assert v.beneficiaires[0].droits_amo[0].debut == p.beneficiaires[0].droits_amo[0].debut
+
+
+@SETTINGS
+@given(cps_profiles(usable=True))
+def test_usable_cps_profiles_open_with_their_code(p: CpsProfile) -> None:
+    card = CpsCard(DirectTransport(build_card(p)))
+    status = card.status()
+    assert status.pin_tries_left is not None and status.pin_tries_left >= 1 and not status.blocked
+    card.verify(p.pin.code, confirm_last_try=True)

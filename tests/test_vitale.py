@@ -22,7 +22,10 @@ VITALE = sorted(p.stem for p in CARDS.glob("vitale-*.yaml"))
 GOLDEN = DATA / "vitale"
 # The goldens of vitale-famille, vitale-expired-rights and vitale-seule were printed by the engine
 # of the layout before this one (the beneficiaries in cartesim's own SFI 4); vitale-famille-nombreuse
-# did not fit that layout (6 persons at most), its golden comes from this one.
+# did not fit that layout (6 persons at most), its golden comes from this one. The JSON goldens
+# were changed on purpose when JSON became a contract (docs/json.md): a "format" key
+# (cartesim-vitale/1) and ISO 8601 dates (1982-05-12; the lunar 20200000 is 2020); the text
+# goldens, and so `vitale read`'s text output, are byte for byte what they were.
 ON = "2026-11-26"
 
 

@@ -13,7 +13,8 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from cartesim.core.apdu import INS_GET_RESPONSE, CommandApdu, ResponseApdu
-from cartesim.core.errors import CardDataError, TransportError
+from cartesim.core.atr import CardKind, detect
+from cartesim.core.errors import CardDataError, TransportError, WrongCard
 from cartesim.core.sw import SW1_MORE_DATA, SW1_WRONG_LE
 from cartesim.core.trace import CardEvent, Event, Tracer, make_exchange
 
@@ -58,6 +59,19 @@ class Transport(ABC):
         ev = Event(time.time(), event)
         for tracer in self.tracers:
             tracer.card_event(ev)
+
+    def expect_kind(self, kind: CardKind) -> None:
+        """Refuse a card whose ATR says it is of another kind: WrongCard, naming what it is.
+
+        An ATR the table does not know passes (a card generation it lacks may still be one), and
+        so does an empty reader: the first command then says so, naming its APDU."""
+        try:
+            atr = self.atr
+        except TransportError:
+            return
+        found = detect(atr)
+        if found not in (kind, CardKind.UNKNOWN):
+            raise WrongCard(found, kind)
 
     def close(self) -> None:  # noqa: B027 - optional for transports that hold nothing
         """Release the reader."""

@@ -1,6 +1,8 @@
 """PcscTransport: a card in a PC/SC reader (pcscd), through pyscard's low-level ``scard`` API.
 
-pyscard is imported here only, so the rest of ``core`` imports without it. The low-level API is
+pyscard is an extra (``pip install 'cartesim[pcsc]'``), imported here only, so the rest of
+cartesim (the engine in-process, the emulator, which speaks vpcd, the pytest plugin) works
+without it; importing this module without it raises ``PyscardMissing``, which says so in one line. The low-level API is
 used because the object layer adds Python work to every APDU; each call here is one pcscd round
 trip and returns a plain status code, mapped to the engine's errors.
 """
@@ -15,14 +17,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from cartesim.core.atr import CardKind, detect, protocols
-from cartesim.core.errors import CardMute, CardRemoved, NoCard, NoReader, NoService, TransportError
+from cartesim.core.errors import (
+    CardMute,
+    CardRemoved,
+    NoCard,
+    NoReader,
+    NoService,
+    PyscardMissing,
+    TransportError,
+)
 from cartesim.core.trace import CardEvent
 from cartesim.core.transport import Transport
 
 try:
     from smartcard import scard
-except ImportError as e:  # pragma: no cover - depends on the machine
-    raise ImportError("PC/SC needs pyscard: pip install pyscard") from e
+except ImportError as e:
+    raise PyscardMissing from e
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ import click
 
 from cartesim.core import pins, report
 from cartesim.core.cps import PinStatus
+from cartesim.harness.cli.schema import format_name
 from cartesim.harness.control.client import CardControl
 from cartesim.harness.control.local import SlotStatus
 
@@ -72,20 +73,19 @@ def card() -> None:
 
 @card.command("status")
 @click.argument("slot", type=click.IntRange(min=0), required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (one object with SLOT, else a list).")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON (cartesim-card-status/1: the slots asked for)."
+)
 @control_option
 def status_cmd(slot: int | None, as_json: bool, control: Path | None) -> None:
     """Each card: profile, present or not, ATR and type, tries left, blocked or not."""
     api = CardControl(control)
-    if slot is not None:
-        one = api.status(slot)
-        click.echo(json.dumps(one.to_dict(), indent=2) if as_json else describe(one), nl=as_json)
-        return
-    every = api.status_all()
+    slots = [api.status(slot)] if slot is not None else api.status_all()
     if as_json:
-        click.echo(json.dumps([s.to_dict() for s in every], indent=2))
+        doc = {"format": format_name("card-status"), "slots": [s.to_dict() for s in slots]}
+        click.echo(json.dumps(doc, indent=2))
     else:
-        click.echo("".join(describe(s) for s in every), nl=False)
+        click.echo("".join(describe(s) for s in slots), nl=False)
 
 
 @card.command("remove")

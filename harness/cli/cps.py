@@ -27,7 +27,7 @@ def cps_read(target: CardTarget, as_json: bool) -> None:
     pin = prompts.ask("Code porteur", prompts.ENV_PIN)
     with target.open() as t:
         data = CpsCard(t).read(pin, confirm_last_try=target.confirmer())
-    click.echo(report.to_json(data) if as_json else report.lire_cps(data), nl=False)
+    click.echo(report.cps_json(data) if as_json else report.lire_cps(data), nl=False)
 
 
 @cps.command("status")
@@ -87,4 +87,4 @@ def cps_unblock(target: CardTarget, as_json: bool) -> None:
         card.unblock(code, new, confirm, confirm_last_try=target.confirmer())
         prompts.progress("Carte débloquée")
         data = card.read(new, confirm_last_try=True)  # the code just set: no typo possible
-    click.echo(report.to_json(data) if as_json else report.lire_cps(data), nl=False)
+    click.echo(report.cps_json(data) if as_json else report.lire_cps(data), nl=False)

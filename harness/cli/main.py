@@ -1,9 +1,16 @@
-"""The ``cartesim`` command line. Help in English; card messages in French, as the real tools."""
+"""The ``cartesim`` command line. Help in English; card messages in French, as the real tools.
+
+Every failure is one line on stderr and an exit code (0 success, 1 the card refused, 2 bad input
+or usage, 3 no reader, card or PC/SC service); under ``--json`` it is also a ``cartesim-error/1``
+object on stdout. ``-v`` / ``-vv`` are taken anywhere on the command line.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import Any, TextIO, cast
@@ -17,22 +24,45 @@ from cartesim.core.errors import (
     InputError,
     LastTryNotConfirmed,
     TransportError,
+    error_name,
 )
 from cartesim.harness.cli import ExitCode
 from cartesim.harness.cli.card import card
 from cartesim.harness.cli.cps import cps
 from cartesim.harness.cli.pcsc import emulate_cmd, readers_cmd
 from cartesim.harness.cli.profile import profile_group
+from cartesim.harness.cli.prompts import ENV_NEW_PIN, ENV_PIN, ENV_UNBLOCK
 from cartesim.harness.cli.replay import replay_cmd
 from cartesim.harness.cli.scenario import scenario
+from cartesim.harness.cli.schema import format_name
 from cartesim.harness.cli.tools import bench_cmd, crash_test_cmd, demo_cmd, fuzz_cmd, race_cmd
 from cartesim.harness.cli.vitale import vitale
+
+_VERBOSITY = "cartesim.verbosity"
+
+
+def _verbosity(ctx: click.Context, _param: click.Parameter, count: int) -> None:
+    """-v before or after any sub-command: the counts add up, the last call sets the level."""
+    root = ctx.find_root()
+    total = root.meta[_VERBOSITY] = root.meta.get(_VERBOSITY, 0) + count
+    level = {0: logging.WARNING, 1: logging.INFO}.get(total, logging.DEBUG)
+    logging.basicConfig(stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)
+
+
+def _verbose_option() -> click.Option:
+    return click.Option(
+        ["-v", "--verbose"],
+        count=True,
+        expose_value=False,
+        callback=_verbosity,
+        help="Log to stderr (-v info, -vv debug), anywhere on the command line. Codes never appear.",
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="cartesim")
-@click.option("-v", "--verbose", count=True, help="Log to stderr (-v info, -vv debug). Codes never appear.")
-def cli(verbose: int) -> None:
+def cli() -> None:
     """cartesim: CPS and Carte Vitale emulator and test harness.
 
     Card commands run against an emulated card in this process, built from a YAML profile.
@@ -40,9 +70,10 @@ def cli(verbose: int) -> None:
     hidden prompt on a terminal, else one per line on stdin; never from the command line.
 
     Exit codes: 0 success, 1 the card refused, 2 bad input, 3 no reader/card/PC/SC service.
+    Under --json, an error is also a JSON object on stdout (docs/json.md).
+
+    Shell completion: eval "$(_CARTESIM_COMPLETE=bash_source cartesim)" (zsh_source, fish_source).
     """
-    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
 
 
 for command in (
@@ -63,7 +94,43 @@ for command in (
     cli.add_command(command)
 
 
-# --- entry point -------------------------------------------------------------------------------
+def _everywhere(command: click.Command) -> None:
+    command.params.append(_verbose_option())
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _everywhere(sub)
+
+
+_everywhere(cli)
+
+
+# --- usage errors: one line ----------------------------------------------------------------------
+# Options a user may try for a code; codes never come from the command line (ps shows it to all).
+_CODE_OPTION = re.compile(r"^--?((new|old|current)-?)?(pin|code|puk|password|unblock-code)(-\w+)?$")
+CODES_FROM = (
+    f"codes never come from the command line (every user of the machine can read it): "
+    f"set {ENV_PIN}, {ENV_UNBLOCK} or {ENV_NEW_PIN}, else type them at the hidden prompt, "
+    f"else give them on stdin, one per line"
+)
+
+
+def _usage_line(e: click.UsageError) -> str:
+    """A usage error in one line: the command, the problem, where help is."""
+    path = e.ctx.command_path if e.ctx else "cartesim"
+    if isinstance(e, click.NoSuchOption) and _CODE_OPTION.match(e.option_name):
+        return f"{path}: {e.option_name}: {CODES_FROM}"
+    message = e.format_message()
+    if path.startswith("cartesim cps") and "unexpected extra argument" in message:
+        return f"{path}: {CODES_FROM}"  # never echoed: it may be a code
+    return f"{path}: {message.rstrip('.')} (see {path} --help)"
+
+
+# --- entry point ---------------------------------------------------------------------------------
+def _wants_json(args: list[str]) -> bool:
+    return "--json" in args[: args.index("--")] if "--" in args else "--json" in args
+
+
+# --- standard streams --------------------------------------------------------------------------
 def _fill_closed_std_fds() -> None:
     """A standard descriptor closed at start (``<&-``, ``>&-``) is opened on /dev/null: else the
     next file opened (a state file, its lock) would take its number, and a write meant for stdout
@@ -108,7 +175,8 @@ class _GuardedStdout:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; map every expected failure to one line on stderr and its exit code."""
+    """Run the CLI; map every expected failure to one line on stderr and its exit code (and,
+    under --json, to a ``cartesim-error/1`` object on stdout)."""
     _fill_closed_std_fds()
     real: TextIO | None = sys.stdout
     if real is sys.__stdout__ and real is not None:  # not when a test captures the output
@@ -120,30 +188,39 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(argv: list[str] | None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
+    as_json = _wants_json(args)
+
+    def fail(message: str, code: int, error: str) -> int:
+        click.echo(message, err=True)
+        if as_json:
+            doc = {"format": format_name("error"), "error": error, "message": message, "exit_code": code}
+            click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        return code
+
     try:
-        code = cli.main(args=argv, prog_name="cartesim", standalone_mode=False)
+        code = cli.main(args=args, prog_name="cartesim", standalone_mode=False)
         if sys.stdout is not None:
             sys.stdout.flush()  # inside: a stdout that cannot be written is one line too
     except click.exceptions.Exit as e:
         return e.exit_code
+    except click.exceptions.NoArgsIsHelpError as e:  # `cartesim`, `cartesim cps`: the help
+        click.echo(e.ctx.get_help() if e.ctx else e.format_message())
+        return ExitCode.INPUT
+    except click.UsageError as e:
+        return fail(_usage_line(e), ExitCode.INPUT, "usage")
     except click.ClickException as e:
-        e.show()
-        return ExitCode.INPUT
+        return fail(f"cartesim: {e.format_message()}", ExitCode.INPUT, "bad_input")
     except click.Abort:
-        click.echo("Abandon", err=True)
-        return ExitCode.INPUT
+        return fail("Abandon", ExitCode.INPUT, "aborted")
     except BadInput as e:
-        click.echo(f"cartesim: {e}", err=True)
-        return ExitCode.INPUT
+        return fail(f"cartesim: {e}", ExitCode.INPUT, error_name(e))
     except (CardError, CardDataError, LastTryNotConfirmed) as e:
-        click.echo(str(e), err=True)
-        return ExitCode.REFUSED
+        return fail(str(e), ExitCode.REFUSED, error_name(e))
     except TransportError as e:
-        click.echo(f"cartesim: {e}", err=True)
-        return ExitCode.NO_CARD
+        return fail(f"cartesim: {e}", ExitCode.NO_CARD, error_name(e))
     except KeyboardInterrupt:
-        click.echo("Abandon", err=True)
-        return 130
+        return fail("Abandon", 130, "interrupted")
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else ExitCode.INPUT
     return code if isinstance(code, int) else ExitCode.OK

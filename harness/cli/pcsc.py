@@ -12,6 +12,7 @@ from cartesim.core.atr import detect
 from cartesim.core.errors import InputError
 from cartesim.emulator.vpcd import VPCD_PORT
 from cartesim.harness.cli.options import json_option
+from cartesim.harness.cli.schema import format_name
 from cartesim.harness.stack.pcscd import VPCD_SLOTS
 
 
@@ -31,7 +32,7 @@ def readers_cmd(as_json: bool) -> None:
         for r in list_readers()
     ]
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps({"format": format_name("readers"), "readers": rows}, indent=2))
         return
     if not rows:
         click.echo("Aucun lecteur")

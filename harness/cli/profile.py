@@ -35,9 +35,15 @@ def profile_check(files: tuple[str, ...]) -> None:
 
 @profile_group.command("samples")
 def profile_samples() -> None:
-    """List the sample profiles shipped with cartesim."""
+    """List the sample profiles shipped with cartesim: name, description, file.
+
+    A name is what --profile, `emulate` and scenarios take; the file is a starting point for a
+    profile of your own.
+    """
     for name in sample_names():
-        click.echo(name)
+        path = resolve_profile(name)
+        description = profile_schema.load_profile(path).description
+        click.echo(f"{name}: {description}\n  {path}")
 
 
 @profile_group.command("schema")

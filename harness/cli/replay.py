@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from cartesim.harness.cli import ExitCode
+from cartesim.harness.cli.schema import format_name
 from cartesim.harness.tools.replay import render, replay
 
 
@@ -32,7 +33,8 @@ def replay_cmd(trace: Path, profile: str, state: Path | None, as_json: bool) -> 
     """
     report = replay(trace, profile, state=state)
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        doc = {"format": format_name("replay"), **report.to_dict()}
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
     else:
         click.echo(render(report), nl=False)
     if not report.identical:

@@ -1,14 +1,17 @@
-"""pytest plugin (entry point ``pytest11``): every scenario file is a test.
+"""pytest plugin (entry point ``pytest11`` ``cartesim-scenarios``): scenario files as tests, where
+a project opts in.
 
-Which files: the ``cartesim_scenarios`` ini option (globs relative to the rootdir, default
-``fixtures/scenarios/*.yaml``), or ``--cartesim-scenarios GLOB`` (repeatable) instead. They are
-collected when pytest walks them or is given them, and added to the run when pytest runs its
-``testpaths`` (a plain ``pytest`` or ``tox``), even if they live outside those paths.
+Which files: those of the ``cartesim_scenarios`` ini option (globs relative to the rootdir; no
+default: a project that does not set it has no file collected, whatever its folders hold), or
+of ``--cartesim-scenarios GLOB`` (repeatable) instead. They are collected when pytest walks them
+or is given them, and added to the run when pytest runs its ``testpaths`` (a plain ``pytest`` or
+``tox``), even if they live outside those paths.
 
-Each scenario runs on the transport of ``--cartesim-transport`` (harness.pytest_plugin's option).
-In pcsc mode the scenario's cards go in the session's vpcd slots (harness.pytest_plugin.fixtures):
-a card of the kind already there is swapped in place, with no wait for pcscd. A failure
-shows the runner's report: every step so far, expected against actual, the APDUs of the step.
+Each scenario runs on the transport of ``--cartesim-transport``. In pcsc mode the scenario's
+cards go in the session's vpcd slots: a card of the kind already there is swapped in place, with
+no wait for pcscd. A failure shows the runner's report: every step so far, expected against
+actual, the APDUs of the step. This plugin works without the fixtures one (``-p no:cartesim``),
+and imports the scenario runner (pydantic, yaml, the emulator) only when a scenario runs.
 """
 
 from __future__ import annotations
@@ -16,16 +19,16 @@ from __future__ import annotations
 import glob
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from cartesim.core.errors import InputError, TransportError
-from cartesim.harness.scenario.readers import PlaceCard
-from cartesim.harness.scenario.run import run_scenario
+from cartesim.harness.pytest_plugin import shared
+
+if TYPE_CHECKING:
+    from cartesim.harness.scenario.readers import PlaceCard
 
 INI = "cartesim_scenarios"
-DEFAULT_GLOBS = ["fixtures/scenarios/*.yaml"]
 MARKER = "cartesim_scenario"
 
 
@@ -34,8 +37,11 @@ class ScenarioFailed(Exception):
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addini(INI, type="linelist", default=DEFAULT_GLOBS, help="scenario files (globs from the rootdir)")
-    group = parser.getgroup("cartesim", "cartesim emulated cards")
+    parser.addini(
+        INI, type="linelist", default=[], help="cartesim scenario files to collect (globs from the rootdir)"
+    )
+    shared.add_options(parser)
+    group = parser.getgroup(shared.GROUP)
     group.addoption(
         "--cartesim-scenarios",
         action="append",
@@ -59,12 +65,20 @@ def _files(config: pytest.Config) -> frozenset[Path]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", f"{MARKER}: a scenario file run as a test (harness.pytest_scenarios)")
-    if config.args_source != pytest.Config.ArgsSource.TESTPATHS:
+    config.addinivalue_line("markers", f"{MARKER}: a cartesim scenario file run as a test")
+    if config.args_source != pytest.Config.ArgsSource.TESTPATHS or not _files(config):
         return  # explicit paths (or the current folder): run what was asked, nothing more
     walked = [(config.invocation_params.dir / a.split("::")[0]).resolve() for a in config.args]
     extra = sorted(f for f in _files(config) if not any(f == w or w in f.parents for w in walked))
     config.args.extend(str(f) for f in extra)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    shared.start_session(session.config)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    shared.finish_session(session.config)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -85,10 +99,11 @@ def _test_function(path: Path, mode: str) -> Callable[..., None]:
     """The item's body; its parameters are the fixtures it needs (pytest reads them)."""
     if mode == "pcsc":
 
-        def in_pcscd(_cartesim_session: Any) -> None:
+        def in_pcscd(request: pytest.FixtureRequest) -> None:
             # The session's vpcd slots, cards of the same kind swapped in place: no wait for pcscd.
-            _cartesim_session.ensure_pcscd()
-            _run(path, mode, lambda number, card: _cartesim_session.insert(card, number))
+            session = shared.card_session(request.config)
+            session.ensure_pcscd()
+            _run(path, mode, lambda number, card: session.insert(card, number))
 
         return in_pcscd
 
@@ -99,6 +114,8 @@ def _test_function(path: Path, mode: str) -> Callable[..., None]:
 
 
 def _run(path: Path, mode: str, place: PlaceCard | None = None) -> None:
+    from cartesim.harness.scenario.run import run_scenario
+
     lines: list[str] = []
     result = run_scenario(path, mode, say=lines.append, place=place)
     if not result.passed:
@@ -116,6 +133,8 @@ class ScenarioItem(pytest.Function):
         return self.path, None, f"scenario {self.path.name}"
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        from cartesim.core.errors import InputError, TransportError
+
         if isinstance(excinfo.value, ScenarioFailed):
             return str(excinfo.value)
         if isinstance(excinfo.value, InputError):

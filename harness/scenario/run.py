@@ -17,11 +17,6 @@ from pathlib import Path
 from cartesim.core import apdu
 from cartesim.core.cps import CpsCard, CpsData
 from cartesim.core.errors import (
-    BadCode,
-    CardBlocked,
-    CardDataError,
-    CardDefinitivelyBlocked,
-    CardError,
     CardMute,
     CardRemoved,
     CartesimError,
@@ -29,9 +24,8 @@ from cartesim.core.errors import (
     LinkDropped,
     NoCard,
     TransportError,
-    WrongCode,
+    error_name,
 )
-from cartesim.core.sw import SW
 from cartesim.core.trace import Exchange, ListTracer, Tracer, trace_file
 from cartesim.core.vitale import VitaleCard
 from cartesim.harness.scenario import fields as scenario_fields
@@ -132,28 +126,6 @@ class ScenarioResult:
             lines.append("    then the state query:")
             lines += [f"    {ex.command}  -> {ex.response}" for ex in o.exchanges[o.own_exchanges :]]
         return "\n".join(lines)
-
-
-# --- outcome of the engine's errors ------------------------------------------------------
-def error_name(e: CartesimError) -> str:
-    """The ``expect.error`` name of an engine error (most precise first)."""
-    kinds: list[tuple[type[CartesimError], str]] = [
-        (WrongCode, "wrong_code"),
-        (CardDefinitivelyBlocked, "definitively_blocked"),
-        (CardBlocked, "blocked"),
-        (BadCode, "bad_code"),
-        (CardDataError, "card_data"),
-        (CardRemoved, "card_removed"),
-        (NoCard, "no_card"),
-        (CardMute, "card_mute"),
-        (LinkDropped, "link_dropped"),
-    ]
-    for cls, name in kinds:
-        if isinstance(e, cls):
-            return name
-    if isinstance(e, CardError):
-        return "security" if e.sw == SW.SECURITY_NOT_SATISFIED else "card_error"
-    return type(e).__name__  # e.g. LastTryNotConfirmed: never expected, always reported
 
 
 def _mask(code: str) -> str:

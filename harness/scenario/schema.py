@@ -68,6 +68,7 @@ ErrorName = Literal[
     "card_data",
     "card_removed",
     "no_card",
+    "wrong_card",
     "card_mute",
     "link_dropped",
 ]

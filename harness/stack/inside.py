@@ -89,7 +89,9 @@ def loopback_up() -> None:
 
 def mount_run_dir(folder: Path) -> None:
     if not os.path.isdir(RUN_PCSCD):
-        raise Refused(f"{RUN_PCSCD} does not exist (is pcscd installed?)")
+        raise Refused(
+            f"{RUN_PCSCD} does not exist (systemd makes it at boot for pcscd; without systemd: mkdir {RUN_PCSCD} as root, as ci/setup.sh does)"
+        )
     source = str(folder / "run").encode()
     _check(_libc.mount(source, RUN_PCSCD.encode(), None, MS_BIND, None), "mount --bind")
 

@@ -66,7 +66,7 @@ def _pcsc() -> ModuleType:
     try:
         from cartesim.core.transport import pcsc
     except ImportError as e:
-        raise PcscdUnavailable("pyscard is not installed (pip install pyscard)") from e
+        raise PcscdUnavailable(str(e)) from e  # PyscardMissing: pip install 'cartesim[pcsc]'
     return pcsc
 
 

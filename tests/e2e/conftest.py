@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from cartesim.emulator.cards import load_card
-from cartesim.harness.pytest_plugin.fixtures import CardSession
+from cartesim.harness.pytest_plugin.cards import CardSession
 from cartesim.harness.stack.slots import VpcdSlot
 from cartesim.harness.stack.stacks import Stack
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from cartesim.harness.pytest_plugin.fixtures import CardSession
-from tests.helpers import CLI, CPS_READER, DATA, VITALE_READER, emulating, run, wait_for
+from cartesim.harness.pytest_plugin.cards import CardSession
+from tests.helpers import CLI, CPS_READER, DATA, VITALE_READER, assert_valid, emulating, run, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -58,7 +58,10 @@ def test_cli_through_pcscd(emulate: subprocess.Popen[str], tmp_path: Path) -> No
 
 
 def test_readers_json(emulate: subprocess.Popen[str]) -> None:
-    rows = {row["reader"]: row for row in json.loads(run("readers", "--json").stdout)}
+    r = run("readers", "--json")
+    doc = json.loads(r.stdout)
+    assert_valid(doc, "readers")
+    rows = {row["reader"]: row for row in doc["readers"]}
     assert rows[CPS_READER]["atr"] == "3BAC00402A001225006480000310009000"
     assert rows[VITALE_READER]["atr"] == "3B751300004509EA9000"
 
@@ -189,3 +192,14 @@ def test_last_try_guard_in_a_reader(last_try_card: None) -> None:
     r = run("cps", "verify", "--pcsc", "--confirm-last-try", stdin="1234\n")
     assert (r.returncode, r.stdout.strip()) == (0, "Code porteur correct")
     assert _pin_tries_left() == 3
+
+
+def test_bench_json(pcscd_free_slots: CardSession) -> None:
+    """`bench --json` through pcscd: its schema's shape, every figure there. The figures are
+    printed, never compared with anything: they are the machine's."""
+    r = run("bench", "--seconds", "0.2", "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert_valid(doc, "bench")
+    assert None not in (doc["pcsc_apdu_per_s"], doc["floor_apdu_per_s"], doc["card_visible_ms"]), doc["note"]
+    print(doc)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cartesim.harness.pytest_plugin.fixtures import CardSession
+from cartesim.harness.pytest_plugin.cards import CardSession
 from tests.helpers import CLI, CPS_READER, VITALE_READER, run, stop, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -61,7 +61,7 @@ def test_remove_insert_set_swap_through_pcscd(emulate: subprocess.Popen[str], co
     card(control, "insert", "0")  # returns once vpcd has polled the card
     rows = wait_for({CPS_READER: "cps"})
     assert rows[CPS_READER]["atr"] == "3BAC00402A001225006480000310009000"
-    assert json.loads(card(control, "status", "0", "--json").stdout)["seen_by_reader"] is True
+    assert json.loads(card(control, "status", "0", "--json").stdout)["slots"][0]["seen_by_reader"] is True
 
     card(control, "set", "0", "last-try")
     r = run("cps", "status", "--pcsc", "--json")
@@ -103,7 +103,7 @@ def test_save_state_then_restart_from_it(
         assert r.returncode == 0, r.stderr
         status = json.loads(r.stdout)
         assert (status["pin_tries_left"], status["unblock_tries_left"], status["blocked"]) == (0, 1, True)
-        shown = json.loads(card(control, "status", "0", "--json").stdout)
+        shown = json.loads(card(control, "status", "0", "--json").stdout)["slots"][0]
         assert (shown["pin_tries_left"], shown["unblock_tries_left"]) == (0, 1)
     finally:
         assert stop(again) == 0

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from cartesim.harness.pytest_plugin.fixtures import CardSession
+from cartesim.harness.pytest_plugin.cards import CardSession
 from cartesim.harness.tools import crashtest
 
 pytestmark = pytest.mark.e2e

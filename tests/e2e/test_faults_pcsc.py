@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from cartesim.harness.pytest_plugin.fixtures import CardSession
+from cartesim.harness.pytest_plugin.cards import CardSession
 from tests import helpers as emulation
 from tests.helpers import CPS_READER, faulty, run
 

@@ -30,10 +30,11 @@ from cartesim.emulator import sha256
 from cartesim.emulator.cardos import CardOS
 from cartesim.emulator.cards import load_card
 from cartesim.harness.pytest_plugin.fixtures import unavailable
-from cartesim.harness.stack.pcscd import Pcscd, vpcd_reader
+from cartesim.harness.stack.pcscd import vpcd_reader
 from cartesim.harness.stack.slots import VpcdSlot
+from cartesim.harness.stack.stacks import Stack as Pcscd
 from cartesim.harness.tools.pkcs11 import Token, digest_info_sha256, opensc_module
-from tests.helpers import CARDS, emulating
+from tests.helpers import CARDS, emulating, readme_pkcs11_examples
 
 pytestmark = pytest.mark.e2e
 
@@ -375,6 +376,27 @@ def test_pykcs11_login_and_sign(pcscd: Pcscd) -> None:
     assert isinstance(key, rsa.RSAPublicKey)
     key.verify(signature, b"Dossier medical partage", padding.PKCS1v15(), hashes.SHA256())
     assert "PAUL ROULETTE RPPS" in cert.subject.rfc4514_string()
+
+
+def test_the_readme_pkcs11_example_as_written(pcscd: Pcscd) -> None:
+    """The README's PyKCS11 block, run as it is written, given the two names it leaves to the
+    reader (the code porteur, the data); its signature verifies with the card's certificate."""
+    if opensc_module() is None:
+        unavailable("opensc-pkcs11.so missing (apt install opensc)")
+    (example,) = readme_pkcs11_examples()
+    names: dict[str, object] = {"code_porteur": PIN, "data": b"Ordonnance electronique"}
+    with emulating("cps-roulette", expect={READER: "cps"}):
+        exec(compile(example, "README.md (PyKCS11)", "exec"), names)  # noqa: S102 - our own README
+        token = Token(opensc_module() or Path(), READER)
+        try:
+            cert = x509.load_der_x509_certificate(token.certificate())  # the authentication key's
+        finally:
+            token.close()
+    key = cert.public_key()
+    assert isinstance(key, rsa.RSAPublicKey)
+    signature = names["signature"]
+    assert isinstance(signature, bytes)
+    key.verify(signature, b"Ordonnance electronique", padding.PKCS1v15(), hashes.SHA256())
 
 
 # --- every shipped CPS profile ----------------------------------------------------------------------

@@ -7,7 +7,6 @@ cards on the same reader names and vpcd ports, and that a stack has as many read
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -19,10 +18,10 @@ import pytest
 
 from cartesim.core import layout
 from cartesim.core.atr import CardKind, detect
-from cartesim.harness.pytest_plugin.fixtures import CardFactory
+from cartesim.harness.pytest_plugin.cards import CardFactory
 from cartesim.harness.stack.pcscd import vpcd_reader
 from cartesim.harness.stack.private import ENV_PCSC_SOCKET, _why, reader_conf
-from tests.helpers import CLI, run
+from tests.helpers import CLI, reader_rows, run
 
 pytestmark = pytest.mark.e2e
 
@@ -49,8 +48,7 @@ def private_emulate(*profiles: str) -> Iterator[dict[str, str]]:
         seen: dict[str, str | None] = {}
         deadline = time.monotonic() + 30  # a bound for a loaded machine; the cards show in ~0.4 s
         while time.monotonic() < deadline:
-            r = run("readers", "--json", env=env)
-            seen = {row["reader"]: row["type"] for row in json.loads(r.stdout or "[]")}
+            seen = {row["reader"]: row["type"] for row in reader_rows(env)}
             if all(seen.get(reader) == kind for reader, kind in expected.items()):
                 break
             time.sleep(0.1)
@@ -74,7 +72,7 @@ def test_more_readers_than_the_machines_vpcd() -> None:
         "cpf-infirmier-remplacant",
     )
     with private_emulate(*cards) as env:
-        rows = {row["reader"]: row for row in json.loads(run("readers", "--json", env=env).stdout)}
+        rows = {row["reader"]: row for row in reader_rows(env)}
         assert vpcd_reader(4) == "Virtual PCD 2 00 00"
         assert rows[vpcd_reader(4)]["type"] == "cps"
         r = run("cps", "read", "--reader", vpcd_reader(2), env={**env, "CARTESIM_PIN": "4242"})
@@ -89,10 +87,10 @@ def test_stacks_side_by_side(cartesim: CardFactory) -> None:
         pytest.skip("the session runs in-process")
     mine = cartesim.insert("cps-roulette")
     with private_emulate("vitale-famille") as other:
-        theirs = json.loads(run("readers", "--json", env=other).stdout)
+        theirs = reader_rows(other)
         assert [(r["reader"], r["type"]) for r in theirs if r["card"]] == [(vpcd_reader(0), "vitale")]
         assert detect(mine.transport.atr) is CardKind.CPS  # ours, unchanged
-        ours = json.loads(run("readers", "--json").stdout)  # this process's own stack
+        ours = reader_rows()  # this process's own stack
         assert {r["reader"]: r["type"] for r in ours}[vpcd_reader(0)] == "cps"
         assert ours != theirs
     assert mine.transport.atr == layout.ATR_CPS3

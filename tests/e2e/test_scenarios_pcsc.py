@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cartesim.harness.pytest_plugin.fixtures import CardSession
+from cartesim.harness.pytest_plugin.cards import CardSession
 from cartesim.harness.scenario.run import run_scenario
 from tests.helpers import MISMATCH, SCENARIOS, code_forms
 

@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from cartesim.emulator.cards import load_card
-from cartesim.harness.pytest_plugin.fixtures import unavailable
+from cartesim.harness.pytest_plugin.shared import unavailable
 from cartesim.harness.stack.pcscd import Pcscd
 from tests.helpers import CARDS, VITALE_READER
 
