@@ -29,6 +29,8 @@ from cartesim.harness.stack.slots import SwappableCard
 
 log = logging.getLogger(__name__)
 
+POLLED_WITHIN = 5.0  # seconds: vpcd polls a card it knows within ~0.4 s; else say so once
+
 
 def state_file(state_dir: Path, slot: int, profile: str) -> Path:
     return state_dir / f"slot{slot}-{resolve_profile(profile).stem}.json"
@@ -114,11 +116,17 @@ def run_emulation(
             reader = vpcd_reader(slot) if host in ("localhost", "127.0.0.1", "::1") else f"{v.address}"
             say(f"{name} → « {reader} » (vpcd {v.address})")
         for v in served:
-            if v.wait_present(5.0):
+            # A signal during this wait must stop emulate at once: wait in short steps of stop.
+            deadline = time.monotonic() + POLLED_WITHIN
+            while not v.wait_present(0) and not stop.is_set() and time.monotonic() < deadline:
+                stop.wait(0.05)
+            if stop.is_set():
+                break
+            if v.wait_present(0):
                 log.info(
                     "%s: card polled by vpcd after %.0f ms", v.address, (time.monotonic() - started) * 1000
                 )
-            elif not stop.is_set():
+            else:
                 say(f"vpcd {v.address} ne répond pas encore (pcscd arrêté ?) : nouvel essai en continu")
         stop.wait()
     finally:
