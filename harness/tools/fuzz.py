@@ -483,6 +483,8 @@ class _Generator:
         return _apdu(0x00, 0x20, 0x00, layout.PIN_REF_DEBLOCAGE, self._code(spec.unblock_code, 0.5))
 
     def _change(self, model: ReferenceCard) -> bytes:
+        if self._maybe(0.03):
+            return _apdu(0x00, 0x24, 0x00, layout.PIN_REF_PORTEUR)
         old = self._code(model.codes.code, 0.6)
         p2 = layout.PIN_REF_PORTEUR if self._maybe(0.95) else 0x02
         return _apdu(0x00, 0x24, 0x00 if self._maybe(0.97) else 0x01, p2, old + self._new_pin())
