@@ -281,6 +281,16 @@ def test_save_writes_a_private_copy(tmp_path: Path) -> None:
     assert (e.value.source, e.value.where, e.value.problem) == (str(nowhere), "", "No such file or directory")
 
 
+def test_save_names_an_error_the_system_gave_no_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def fails(path: Path, data: bytes) -> None:
+        raise OSError("the disk went away")
+
+    monkeypatch.setattr(state, "write_atomic", fails)
+    with pytest.raises(InputError) as e:
+        state.save(load_card(PROFILE), tmp_path / "copy.json")
+    assert e.value.problem == "the disk went away"
+
+
 def test_load_and_adopt_a_saved_state(tmp_path: Path) -> None:
     """A saved state is read, never written (replay --state, emulate --state-file); adopted by
     a card bound to its own file, it is written there at once."""
@@ -303,6 +313,38 @@ def test_load_and_adopt_a_saved_state(tmp_path: Path) -> None:
     with pytest.raises(InputError) as e:
         state.adopt(bound, missing)
     assert (e.value.source, e.value.where, e.value.problem) == (str(missing), "", "no such file")
+    spoilt = write(tmp_path / "spoilt.json", "not json")
+    with pytest.raises(InputError) as e:
+        state.load(card, spoilt)
+    assert (e.value.source, e.value.where) == (str(spoilt), "")
+    write(spoilt, _with("pin.tries_left", 7))
+    with pytest.raises(InputError) as e:
+        state.load(card, spoilt)
+    assert (e.value.source, e.value.where) == (str(spoilt), "pin.tries_left")
+
+
+def test_adopt_writes_under_the_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    saved = tmp_path / "bug.json"
+    state.save(load_card(PROFILE), saved)
+    own = tmp_path / "own.json"
+    card = load_card(PROFILE, own)
+    held: list[bool] = []
+    real = state.write_atomic
+
+    def write_atomic(path: Path, data: bytes) -> None:
+        fd = os.open(tmp_path / "own.json.lock", os.O_RDWR)
+        try:  # another open file description: the lock excludes it while the session holds it
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held.append(False)
+        except BlockingIOError:
+            held.append(True)
+        finally:
+            os.close(fd)
+        real(path, data)
+
+    monkeypatch.setattr(state, "write_atomic", write_atomic)
+    state.adopt(card, saved)
+    assert held == [True]
 
 
 # --- integrity: what the state path may be -----------------------------------------------------
