@@ -461,7 +461,7 @@ class _Generator:
 
     def _get_response(self, model: ReferenceCard) -> bytes:
         rng = self.rng
-        n = ref._size(model.pending)
+        n = ref.size_of(model.pending)
         le = rng.choice((n & 0xFF, n & 0xFF, rng.randint(1, max(1, n)) & 0xFF, rng.randint(0, 255), None))
         cla = model.pending_cla if self._maybe(0.9) else rng.choice((0x00, layout.CLA_CPS2TER, 0x80))
         p1p2 = (0, 0) if self._maybe(0.95) else (rng.randint(0, 255), rng.randint(0, 255))

@@ -288,7 +288,7 @@ def _cut(data: Data, start: int, stop: int) -> Data:
     return data[start:stop]
 
 
-def _size(data: Data) -> int:
+def size_of(data: Data) -> int:
     return data.length if isinstance(data, Opaque) else len(data)
 
 
@@ -397,7 +397,7 @@ class ReferenceCard:
         handler = handlers.get(cmd.ins)
         if handler is None:
             return Expect(SW.INS_NOT_SUPPORTED)
-        if handler == self._pso and (cmd.p1, cmd.p2) == (0x80, 0x86):
+        if cmd.header == (INS_PSO, 0x80, 0x86):  # its outcome the model knows only in part
             return self._decipher(cmd)
         data, sw = handler(cmd)
         return self._deliver(cmd, data, sw, more, random=cmd.ins == INS_GET_CHALLENGE)
@@ -405,7 +405,7 @@ class ReferenceCard:
     def _deliver(self, cmd: Command, data: Data, sw: int, more: int, random: bool = False) -> Expect:
         """T=0: a case 2 command gets exactly Le bytes or 6C xx; any other command that makes
         data announces it with 61 xx (9F xx in the volet) for GET RESPONSE."""
-        n = _size(data)
+        n = size_of(data)
         if not n:
             return Expect(sw)
         if cmd.asks:
@@ -423,14 +423,14 @@ class ReferenceCard:
             self.pending = b""
             return Expect(SW.WRONG_LENGTH)
         pending = self.pending if cmd.cla == self.pending_cla else b""
-        n = _size(pending)
+        n = size_of(pending)
         if not n:
             return Expect(SW.CONDITIONS_NOT_SATISFIED)
         want = cmd.le or 256
         if want > n:
             return Expect(SW1_WRONG_LE << 8 | n & 0xFF)
         out, self.pending = _cut(pending, 0, want), _cut(pending, want, n)
-        left = _size(self.pending)
+        left = size_of(self.pending)
         return Expect(more << 8 | left & 0xFF if left else SW.OK, out)
 
     def learn_pending(self, sw: int) -> None:
