@@ -184,8 +184,9 @@ def apply(card: CardOS, data: object, source: str) -> None:
             "card.profile_sha256",
             "this state file belongs to another card (issued from another profile): delete it to start afresh",
         )
-    if (state.pin is None) != (card.pin is None) or (state.unblock is None) != (card.unblock is None):
-        raise InputError(source, "pin", "this state file belongs to another kind of card")
+    for code in ("pin", "unblock"):
+        if (getattr(state, code) is None) != (getattr(card, code) is None):
+            raise InputError(source, code, "this state file belongs to another kind of card")
     if card.pin and state.pin and state.pin.tries_left > card.pin.tries_max:
         raise InputError(source, "pin.tries_left", "greater than the profile's tries_max")
     if card.unblock and state.unblock:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -9,7 +11,7 @@ from hypothesis import strategies as st
 from cartesim.core import layout, tlv
 from cartesim.emulator.cardos import CardOS
 from cartesim.emulator.cards import build_card, cps
-from cartesim.emulator.fs import EF
+from cartesim.emulator.fs import DF, EF, make_mf
 from cartesim.emulator.profile import load_profile
 from tests.helpers import CARDS, apdu
 
@@ -158,6 +160,61 @@ def test_read_binary_t0_wrong_le_then_exact(cps_os: CardOS) -> None:
     assert head + tail == data[:-2]
     assert apdu(cps_os, f"00B000{n:02X}01") == "6B00"  # offset at the end
     assert apdu(cps_os, "00B07FFF01") == "6B00"
+
+
+def test_a_whole_256_byte_answer_by_get_response_without_le(cps_os: CardOS) -> None:
+    """READ BINARY without Le asks for 256 bytes; GET RESPONSE without Le takes all 256."""
+    assert apdu(cps_os, "00A4080C04 0001C001") == "9000"  # the signature certificate (> 256 bytes)
+    assert apdu(cps_os, "00B00000") == "6100"
+    answer = bytes.fromhex(apdu(cps_os, "00C00000"))
+    assert len(answer) == 256 + 2 and answer[-2:] == b"\x90\x00"
+
+
+def test_change_reference_data_without_data(cps_os: CardOS) -> None:
+    assert apdu(cps_os, "00240001") == "6700"
+    assert cps_os.pin is not None and cps_os.pin.tries_left == 3
+
+
+def _iso_card(*children: EF | DF) -> CardOS:
+    """A card of cartesim's ISO card OS over a tree of its own (T=0, no codes)."""
+    mf = make_mf()
+    for child in children:
+        mf.add(child)
+    return CardOS(layout.ATR_VITALE2, mf)
+
+
+def test_select_the_parent_df_by_its_fid_from_a_deeper_df() -> None:
+    """ISO 7816-4: the parent DF is selectable by FID, not only the MF."""
+    outer = DF(0x1000)
+    inner = DF(0x2000)
+    outer.add(inner)
+    inner.add(EF(0x2001, b"x"))
+    card = _iso_card(outer)
+    assert apdu(card, "00A4080C04 10002000") == "9000"
+    assert apdu(card, "00A4000C02 1000") == "9000"  # the parent, by its FID
+    assert card.current is outer
+
+
+def test_empty_file_reads_empty_at_offset_zero() -> None:
+    card = _iso_card(EF(0x0101, b""))
+    assert apdu(card, "00A4020C02 0101") == "9000"
+    assert apdu(card, "00B00000") == "9000"  # nothing to read, nothing wrong
+    assert apdu(card, "00B0000101") == "6B00"
+
+
+def test_an_internal_error_answers_6f00_logs_and_drops_the_pending_answer(
+    cps_os: CardOS, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert apdu(cps_os, "00A4080402 D003").startswith("61")  # an answer waits for GET RESPONSE
+
+    def broken(cmd: object) -> tuple[bytes, int]:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setitem(cps_os._table, layout.INS_GET_DATA_SDO, broken)
+    with caplog.at_level(logging.ERROR, logger="cartesim.emulator.cardos"):
+        assert apdu(cps_os, "00CB3FFF00") == "6F00"
+    assert [r.getMessage() for r in caplog.records] == ["card OS internal error"]
+    assert apdu(cps_os, "00C0000001") == "6985"
 
 
 def test_read_binary_by_short_file_id(cps_os: CardOS) -> None:
