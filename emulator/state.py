@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from cartesim.core import pins
+from cartesim.core import pins, strict_json
 from cartesim.core.apdu import ApduCard
 from cartesim.core.errors import InputError
 from cartesim.core.sw import SW
@@ -136,28 +136,12 @@ def encode(card: CardOS) -> bytes:
     return (json.dumps(snapshot(card), indent=2) + "\n").encode()
 
 
-def _short_int(text: str) -> int:
-    if len(text.lstrip("-")) > _MAX_DIGITS:
-        raise ValueError(f"a number longer than {_MAX_DIGITS} digits")
-    return int(text)
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number")
-
-
 def parse(raw: bytes, source: str) -> object:
     """The JSON of a state file; InputError (one line, no value echoed) if it is not JSON."""
     try:
-        return json.loads(raw, parse_int=_short_int, parse_constant=_no_constant)
-    except UnicodeDecodeError:
-        raise InputError(source, "", "not a cartesim state file (not UTF-8 text)") from None
-    except json.JSONDecodeError as e:
-        raise InputError(source, "", f"not a cartesim state file ({e.msg}, line {e.lineno})") from None
-    except ValueError as e:  # from _short_int / _no_constant
-        raise InputError(source, "", f"not a cartesim state file ({e})") from None
-    except RecursionError:
-        raise InputError(source, "", "not a cartesim state file (nested too deep)") from None
+        return strict_json.loads(raw, max_digits=_MAX_DIGITS)
+    except strict_json.BadJson as e:
+        raise InputError(source, "", f"not a cartesim state file ({e.problem})") from None
 
 
 def apply(card: CardOS, data: object, source: str) -> None:

@@ -16,10 +16,10 @@ import pytest
 
 from cartesim.emulator.cards import load_card
 from cartesim.harness.control.settings import set_card
-from cartesim.harness.tools import race
+from cartesim.harness.tools import IssuedCps, race
 from tests.helpers import ROULETTE, run, screen, spawn
 
-ISSUED = race.Issued.of()
+ISSUED = IssuedCps.of()
 CODE, UNBLOCK = ISSUED.code, ISSUED.unblock_code
 WRONG, WRONG_UNBLOCK = "0000", "00000000"
 

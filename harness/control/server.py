@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from cartesim.core import strict_json
 from cartesim.core.errors import InputError
 from cartesim.harness.control.local import LocalCardControl
 from cartesim.harness.control.socket import MAX_LINE, OPS, PROTOCOL_VERSION, make_folder
@@ -58,16 +59,6 @@ def _text(value: object, key: str) -> str:
     return value
 
 
-def _short_int(text: str) -> int:
-    if len(text.lstrip("-")) > _MAX_DIGITS:
-        raise ValueError(f"a number longer than {_MAX_DIGITS} digits")
-    return int(text)
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number")
-
-
 def _dispatch(control: LocalCardControl, request: object) -> Any:
     if not isinstance(request, dict):
         raise InputError("request", "", "not a JSON object")
@@ -103,13 +94,10 @@ def _dispatch(control: LocalCardControl, request: object) -> Any:
 def handle(control: LocalCardControl, line: bytes) -> dict[str, Any]:
     """One request line, one reply; never raises."""
     try:
-        request = json.loads(line, parse_int=_short_int, parse_constant=_no_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return {"ok": False, "kind": "input", "error": "request: not a JSON line"}
-    except ValueError as e:  # from _short_int / _no_constant
-        return {"ok": False, "kind": "input", "error": f"request: {e}"}
-    except RecursionError:
-        return {"ok": False, "kind": "input", "error": "request: nested too deep"}
+        request = strict_json.loads(line, max_digits=_MAX_DIGITS)
+    except strict_json.BadJson as e:
+        problem = "not a JSON line" if e.syntax else e.problem
+        return {"ok": False, "kind": "input", "error": f"request: {problem}"}
     try:
         result = _dispatch(control, request)
     except InputError as e:

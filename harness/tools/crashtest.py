@@ -25,31 +25,10 @@ from cartesim.core import sw as swmod
 from cartesim.core.apdu import INS_RESET_RETRY_COUNTER, INS_VERIFY, CommandApdu
 from cartesim.core.errors import TransportError
 from cartesim.core.sw import SW
-from cartesim.emulator.catalog import resolve_profile
-from cartesim.emulator.profile import CpsProfile, load_profile
-from cartesim.harness.tools import CARTESIM_ARGV, SAMPLE_CPS
+from cartesim.harness.tools import CARTESIM_ARGV, SAMPLE_CPS, IssuedCps
 
-# Seconds to wait for the card to show in its reader, or to leave it: a bound for a busy machine
 # (the card shows in about half a second), never a measure; the figures are only printed.
 CARD_WAIT = 30.0
-
-
-@dataclass(frozen=True)
-class Issued:
-    """The card as its profile issues it: the sample CPS."""
-
-    code: str
-    unblock_code: str
-    pin_max: int
-    unblock_max: int
-    uses_max: int
-
-    @classmethod
-    def sample(cls) -> Issued:
-        profile = load_profile(resolve_profile(SAMPLE_CPS))
-        assert isinstance(profile, CpsProfile)
-        p, u = profile.pin, profile.unblock
-        return cls(p.code, u.code, p.tries_max, u.tries_max, u.uses_max)
 
 
 @dataclass
@@ -62,7 +41,7 @@ class Known:
     uses_left: int
 
     @classmethod
-    def fresh(cls, issued: Issued) -> Known:
+    def fresh(cls, issued: IssuedCps) -> Known:
         return cls(issued.code, issued.pin_max, issued.unblock_max, issued.uses_max)
 
 
@@ -79,7 +58,7 @@ def _apdu(ins: int, data: str) -> bytes:
     return CommandApdu(0x00, ins, 0x00, layout.PIN_REF_PORTEUR, data.encode()).to_bytes()
 
 
-def check(state: dict, known: Known, in_flight: tuple[str, str] | None, issued: Issued) -> list[str]:
+def check(state: dict, known: Known, in_flight: tuple[str, str] | None, issued: IssuedCps) -> list[str]:
     """Violations of the crash-safety rule, given what the client knew and what was in flight."""
     pin, unblock = state["pin"], state["unblock"]
     got = (pin["code"], pin["tries_left"], unblock["tries_left"], unblock["uses_left"])
@@ -106,7 +85,7 @@ def check(state: dict, known: Known, in_flight: tuple[str, str] | None, issued: 
     return []
 
 
-def _learn(known: Known, action: tuple[str, str], sw: int, issued: Issued) -> None:
+def _learn(known: Known, action: tuple[str, str], sw: int, issued: IssuedCps) -> None:
     kind, new = action
     left = swmod.tries_left(sw)
     if kind in ("wrong_pin", "right_pin"):
@@ -143,7 +122,7 @@ def run(kills: int, seed: int = 0, say: Callable[[str], None] = lambda _: None) 
     from cartesim.harness.stack.stacks import tool_stack
 
     rng = random.Random(seed)  # noqa: S311 - reproducible kill times, not cryptography
-    issued = Issued.sample()
+    issued = IssuedCps.of()
     reader = vpcd_reader(0)
     report = CrashReport()
     start = time.perf_counter()

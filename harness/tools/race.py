@@ -33,11 +33,9 @@ from cartesim.core import sw as swmod
 from cartesim.core.apdu import INS_VERIFY, CommandApdu
 from cartesim.core.sw import SW
 from cartesim.emulator.cards import load_card
-from cartesim.emulator.catalog import resolve_profile
-from cartesim.emulator.profile import CpsProfile, load_profile
 from cartesim.harness.control.settings import set_card
 from cartesim.harness.stack.slots import SwappableCard
-from cartesim.harness.tools import CARTESIM_ARGV, SAMPLE_CPS
+from cartesim.harness.tools import CARTESIM_ARGV, SAMPLE_CPS, IssuedCps
 
 Kind = Literal["verify", "change", "unblock", "served-verify"]
 PROMPT_WAIT = 10.0  # seconds for every process to reach its prompt (they start in ~0.3 s each)
@@ -55,21 +53,6 @@ class Card:
 
 
 @dataclass(frozen=True)
-class Issued:
-    code: str
-    unblock_code: str
-    pin_max: int
-    unblock_max: int
-    uses_max: int
-
-    @classmethod
-    def of(cls, name: str = SAMPLE_CPS) -> Issued:
-        p = load_profile(resolve_profile(name))
-        assert isinstance(p, CpsProfile)
-        return cls(p.pin.code, p.unblock.code, p.pin.tries_max, p.unblock.tries_max, p.unblock.uses_max)
-
-
-@dataclass(frozen=True)
 class Command:
     """One participant of a round: what it runs and the codes it types."""
 
@@ -83,7 +66,7 @@ class Command:
         return label + " erroné (reste {} tentative(s))"
 
 
-def play(card: Card, cmd: Command, issued: Issued) -> tuple[str, Card]:
+def play(card: Card, cmd: Command, issued: IssuedCps) -> tuple[str, Card]:
     """The message ``cmd`` gets from ``card``, and the card after it: what the CLI prints."""
     if cmd.kind == "unblock":
         if card.unblock_left == 0 or card.uses_left == 0:
@@ -110,7 +93,7 @@ def _wrong_compares(messages: Sequence[str]) -> int:
 
 
 def extra_tries(
-    start: Card, commands: Sequence[Command], got: Sequence[str], end: Card, issued: Issued
+    start: Card, commands: Sequence[Command], got: Sequence[str], end: Card, issued: IssuedCps
 ) -> int:
     """0 if some serial order of ``commands`` gives exactly ``got`` and ``end``; else, in the
     closest order, the wrong codes compared beyond it plus the tries and unblocks left beyond it
@@ -218,7 +201,7 @@ class Round:
     all_at_prompt: bool | None = None
 
 
-def _put(state: Path, start: Card, issued: Issued) -> None:
+def _put(state: Path, start: Card, issued: IssuedCps) -> None:
     """The state file of a card in ``start``'s state (written in a session, as any command)."""
     if start.code != issued.code:
         raise ValueError("a round starts from the issued code porteur")
@@ -237,7 +220,7 @@ def _read(state: Path) -> Card:
     return Card(pin["code"], pin["tries_left"], unblock["tries_left"], unblock["uses_left"])
 
 
-def race_round(folder: Path, start: Card, commands: list[Command], issued: Issued) -> Round:
+def race_round(folder: Path, start: Card, commands: list[Command], issued: IssuedCps) -> Round:
     """Run one round in ``folder``: the participants released together, the outcome checked."""
     state = folder / "s.json"
     _put(state, start, issued)
@@ -294,28 +277,28 @@ def race_round(folder: Path, start: Card, commands: list[Command], issued: Issue
 
 
 # --- the scenarios -----------------------------------------------------------------------------
-Scenario = Callable[[random.Random, int, Issued], tuple[Card, list[Command]]]
+Scenario = Callable[[random.Random, int, IssuedCps], tuple[Card, list[Command]]]
 
 
-def wrong_pins(rng: random.Random, n: int, i: Issued) -> tuple[Card, list[Command]]:
+def wrong_pins(rng: random.Random, n: int, i: IssuedCps) -> tuple[Card, list[Command]]:
     """N wrong codes at once on a fresh card: never more compared than its tries; blocked after."""
     return Card(i.code, i.pin_max, i.unblock_max, i.uses_max), [Command("verify", _wrong(i.code))] * n
 
 
-def wrong_unblocks(rng: random.Random, n: int, i: Issued) -> tuple[Card, list[Command]]:
+def wrong_unblocks(rng: random.Random, n: int, i: IssuedCps) -> tuple[Card, list[Command]]:
     """N wrong codes de déblocage at once on a blocked card: every one counted."""
     bad = _wrong(i.unblock_code)
     return Card(i.code, 0, i.unblock_max, i.uses_max), [Command("unblock", bad, "2468")] * n
 
 
-def right_against_wrong(rng: random.Random, n: int, i: Issued) -> tuple[Card, list[Command]]:
+def right_against_wrong(rng: random.Random, n: int, i: IssuedCps) -> tuple[Card, list[Command]]:
     """The right code and a wrong one at once, with one try left."""
     cmds = [Command("verify", i.code), Command("verify", _wrong(i.code))]
     rng.shuffle(cmds)
     return Card(i.code, 1, i.unblock_max, i.uses_max), cmds
 
 
-def emulate_against_cli(rng: random.Random, n: int, i: Issued) -> tuple[Card, list[Command]]:
+def emulate_against_cli(rng: random.Random, n: int, i: IssuedCps) -> tuple[Card, list[Command]]:
     """The card as emulate serves it and N-1 CLI processes, wrong codes all, on one state file."""
     return Card(i.code, i.pin_max, i.unblock_max, i.uses_max), [
         Command("served-verify", _wrong(i.code)),
@@ -323,7 +306,7 @@ def emulate_against_cli(rng: random.Random, n: int, i: Issued) -> tuple[Card, li
     ]
 
 
-def mixed(rng: random.Random, n: int, i: Issued) -> tuple[Card, list[Command]]:
+def mixed(rng: random.Random, n: int, i: IssuedCps) -> tuple[Card, list[Command]]:
     """Right and wrong codes, PIN changes and unblocks, on a card in a random state."""
     start = rng.choice(
         [
@@ -379,7 +362,7 @@ def run(
     """``rounds`` rounds of each scenario, ``processes`` participants each (2 for
     right-against-wrong)."""
     rng = random.Random(seed)  # noqa: S311 - reproducible rounds, not cryptography
-    issued = Issued.of()
+    issued = IssuedCps.of()
     report = RaceReport()
     started = time.perf_counter()
     for name in scenarios:

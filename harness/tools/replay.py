@@ -12,14 +12,13 @@ there, as it was when the trace was recorded.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cartesim.core import apdu as A
-from cartesim.core import pins
+from cartesim.core import pins, strict_json
 from cartesim.core.errors import InputError
 from cartesim.core.layout import PIN_REF_DEBLOCAGE, PIN_REF_PORTEUR
 from cartesim.core.sw import SW
@@ -61,28 +60,14 @@ class RecordedEvent:
     event: CardEvent
 
 
-def _short_int(text: str) -> int:
-    if len(text.lstrip("-")) > _MAX_DIGITS:
-        raise ValueError(f"a number longer than {_MAX_DIGITS} digits")
-    return int(text)
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number")
-
-
 def _entry(raw: str, source: str, line: int) -> Recorded | RecordedEvent:
     def bad(problem: str) -> InputError:
         return InputError(source, f"line {line}", problem)
 
     try:
-        obj = json.loads(raw, parse_int=_short_int, parse_constant=_no_constant)
-    except json.JSONDecodeError as e:
-        raise bad(f"not JSON ({e.msg})") from None
-    except ValueError as e:  # from _short_int / _no_constant
-        raise bad(str(e)) from None
-    except RecursionError:
-        raise bad("nested too deep") from None
+        obj = strict_json.loads(raw, max_digits=_MAX_DIGITS)
+    except strict_json.BadJson as e:
+        raise bad(f"not JSON ({e.detail})" if e.syntax else e.problem) from None
     if not isinstance(obj, dict):
         raise bad("not a JSON object")
     if "event" in obj:

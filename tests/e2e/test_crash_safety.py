@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from cartesim.harness.pytest_plugin.cards import CardSession
-from cartesim.harness.tools import crashtest
+from cartesim.harness.tools import IssuedCps, crashtest
 
 pytestmark = pytest.mark.e2e
 
@@ -23,7 +23,7 @@ def test_kill_minus_9_loses_nothing(pcscd_free_slots: CardSession) -> None:
     print(crashtest.summary(report))
 
 
-ISSUED = crashtest.Issued(code="1234", unblock_code="12345678", pin_max=3, unblock_max=10, uses_max=10)
+ISSUED = IssuedCps(code="1234", unblock_code="12345678", pin_max=3, unblock_max=10, uses_max=10)
 
 
 def test_checker_sees_a_lost_decrement() -> None:
