@@ -23,6 +23,7 @@ CORE_LEAVES = {
     "cartesim.core.codes",
     "cartesim.core.errors",
     "cartesim.core.pins",
+    "cartesim.core.strict_json",
 }
 
 
