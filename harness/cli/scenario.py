@@ -1,4 +1,4 @@
-"""``cartesim scenario run FILE...``: play scenario files (registered in harness/cli.py).
+"""``cartesim scenario run FILE...``: play scenario files (registered in cli/main.py).
 
 Exit codes, as every cartesim command: 0 every scenario went as expected, 1 a step did not
 (the report says which, expected against actual, with its APDUs), 2 a bad scenario file (one

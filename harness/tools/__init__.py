@@ -1,4 +1,4 @@
-"""Tools behind the command line: emulate, demo, replay, bench, fuzz, crash test."""
+"""Tools behind the command line: emulate, demo, replay, bench, fuzz, crash test, race, PKCS#11."""
 
 from __future__ import annotations
 
