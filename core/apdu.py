@@ -10,7 +10,7 @@ class ApduFormatError(ValueError):
     """Bytes that are not a short command APDU."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CommandApdu:
     cla: int
     ins: int
@@ -20,8 +20,8 @@ class CommandApdu:
     le: int | None = None  # None: no Le field; 1..256 otherwise (256 is sent as 00)
 
     def __post_init__(self) -> None:
-        for name in ("cla", "ins", "p1", "p2"):
-            if not 0 <= getattr(self, name) <= 0xFF:
+        for name, value in (("cla", self.cla), ("ins", self.ins), ("p1", self.p1), ("p2", self.p2)):
+            if not 0 <= value <= 0xFF:
                 raise ApduFormatError(f"{name} out of range")
         if len(self.data) > 255:
             raise ApduFormatError("data longer than 255 bytes (extended APDUs are not supported)")
@@ -48,19 +48,36 @@ class CommandApdu:
         n = len(raw)
         if n < 4:
             raise ApduFormatError("shorter than a header")
-        cla, ins, p1, p2 = raw[0], raw[1], raw[2], raw[3]
         if n == 4:
-            return cls(cla, ins, p1, p2)
+            return _trusted(cls, raw, b"", None)
         if n == 5:
-            return cls(cla, ins, p1, p2, le=raw[4] or 256)
+            return _trusted(cls, raw, b"", raw[4] or 256)
         lc = raw[4]
         if lc == 0:
             raise ApduFormatError("extended length APDUs are not supported")
         if n == 5 + lc:
-            return cls(cla, ins, p1, p2, bytes(raw[5:]))
+            return _trusted(cls, raw, bytes(raw[5:]), None)
         if n == 6 + lc:
-            return cls(cla, ins, p1, p2, bytes(raw[5:-1]), le=raw[-1] or 256)
+            return _trusted(cls, raw, bytes(raw[5:-1]), raw[-1] or 256)
         raise ApduFormatError("Lc does not match the APDU length")
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _trusted(cls: type[CommandApdu], raw: bytes, data: bytes, le: int | None) -> CommandApdu:
+    """A CommandApdu from parsed bytes, without ``__post_init__``'s checks: bytes are in range
+    and ``parse`` has checked the lengths. The card parses every APDU it gets, and through pcscd
+    each microsecond spent here costs several in the round trip (README, Performance)."""
+    apdu = _new(cls)
+    _set(apdu, "cla", raw[0])
+    _set(apdu, "ins", raw[1])
+    _set(apdu, "p1", raw[2])
+    _set(apdu, "p2", raw[3])
+    _set(apdu, "data", data)
+    _set(apdu, "le", le)
+    return apdu
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,10 @@ class DF:
         return child
 
     def child(self, fid: int) -> EF | DF | None:
-        return next((c for c in self.children if c.fid == fid), None)
+        for c in self.children:  # a plain loop: every SELECT comes here (README, Performance)
+            if c.fid == fid:
+                return c
+        return None
 
     def ef_by_sfi(self, sfi: int) -> EF | None:
         return next((c for c in self.children if isinstance(c, EF) and c.sfi == sfi), None)
