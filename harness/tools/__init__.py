@@ -33,9 +33,3 @@ class IssuedCps:
         assert isinstance(profile, CpsProfile), f"{name} is not a CPS sample"
         p, u = profile.pin, profile.unblock
         return cls(p.code, u.code, p.tries_max, u.tries_max, u.uses_max)
-
-
-def sample_codes(name: str = SAMPLE_CPS) -> tuple[str, str]:
-    """The code porteur and the code de déblocage of a shipped CPS sample, as issued."""
-    issued = IssuedCps.of(name)
-    return issued.code, issued.unblock_code

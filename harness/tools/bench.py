@@ -29,7 +29,7 @@ from cartesim.core.transport import Transport
 from cartesim.core.transport.direct import DirectTransport
 from cartesim.emulator.cards import load_card
 from cartesim.harness.stack.slots import CARD_TIMEOUT, VpcdSlot
-from cartesim.harness.tools import CARTESIM_ARGV, SAMPLE_CPS, sample_codes
+from cartesim.harness.tools import CARTESIM_ARGV, SAMPLE_CPS, IssuedCps
 
 
 class FloorCard:
@@ -164,6 +164,7 @@ def _pkcs11_login_sign_ms(reader: str, pin: str) -> float | str:
 
 def run(seconds: float = 2.0, say: Callable[[str], None] = lambda _: None) -> Figures:
     mix = _mix()
+    issued = IssuedCps.of()
     say("in-process…")
     (direct,) = _rates([DirectTransport(load_card(SAMPLE_CPS))], mix, seconds)
     figures = Figures(direct_apdu_per_s=direct)
@@ -182,17 +183,15 @@ def run(seconds: float = 2.0, say: Callable[[str], None] = lambda _: None) -> Fi
             with cps.open() as t_cps, floor.open() as t_floor:
                 pcsc, floor_rate = _rates([t_cps, t_floor], mix, seconds)
                 say("scenario through pcscd…")
-                _, unblock_code = sample_codes()
                 # The story leaves the card unblocked: it can run again.
-                runs = [_scenario(t_cps, unblock_code) for _ in range(5)]
+                runs = [_scenario(t_cps, issued.unblock_code) for _ in range(5)]
         finally:
             cps.close()
             floor.close()
         say("card visible after `cartesim emulate`…")
         visible = sorted(_card_visible_ms(vpcd_reader(0)) for _ in range(3))[1]
         say("PKCS#11 login + signature through pcscd…")
-        pin, _ = sample_codes()
-        pkcs11 = _pkcs11_login_sign_ms(vpcd_reader(0), pin)
+        pkcs11 = _pkcs11_login_sign_ms(vpcd_reader(0), issued.code)
     if isinstance(pkcs11, str):
         figures.note = pkcs11
     else:

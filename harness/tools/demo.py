@@ -17,7 +17,7 @@ from cartesim.core.transport.direct import DirectTransport
 from cartesim.emulator.cards import load_card
 from cartesim.harness.stack.slots import card_in_reader
 from cartesim.harness.stack.stacks import tool_stack
-from cartesim.harness.tools import SAMPLE_CPS, sample_codes
+from cartesim.harness.tools import SAMPLE_CPS, IssuedCps
 
 NEW_PIN = "4321"  # any new code porteur
 
@@ -85,7 +85,7 @@ def main(transport: str, say: Callable[[str], None]) -> None:
             with _through_pcscd(say) as (t, where):
                 say(f"cartesim demo : la CPS de test CABINET ROULETTE RPPS dans {where}")
                 say("")
-                run(t, say, sample_codes()[1], NEW_PIN)
+                run(t, say, IssuedCps.of().unblock_code, NEW_PIN)
             return
         except TransportError as e:
             if transport == "pcsc":
@@ -93,4 +93,4 @@ def main(transport: str, say: Callable[[str], None]) -> None:
             say(f"pcscd + vpcd indisponibles ({e}) : démonstration dans ce processus, sans PC/SC")
     say("cartesim demo : la CPS de test CABINET ROULETTE RPPS, émulée dans ce processus")
     say("")
-    run(DirectTransport(load_card(SAMPLE_CPS)), say, sample_codes()[1], NEW_PIN)
+    run(DirectTransport(load_card(SAMPLE_CPS)), say, IssuedCps.of().unblock_code, NEW_PIN)
